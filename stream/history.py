@@ -1,0 +1,94 @@
+"""What each user has done: the recent items that drive item-CF, and all seen items.
+
+Two things are kept per user because they answer different questions:
+``recent`` (bounded, in order, with weights) says what the user is into *now*
+and feeds the co-occurrence window and the recency-weighted CF score;
+``seen`` (every item interacted with) says what must not be recommended again.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(slots=True)
+class Interaction:
+    item: int
+    weight: float
+    event_type: str
+    timestamp: float
+
+
+class UserHistory:
+    """Per-user recent interactions (newest last) and the set of seen items.
+
+    Parameters
+    ----------
+    window
+        How many recent interactions are kept per user. They are the pairs the
+        co-occurrence learns from and the items the CF score sums over, so the
+        window bounds the per-event and per-ranking cost.
+    """
+
+    def __init__(self, window: int = 50) -> None:
+        if window < 1:
+            raise ValueError("window must be >= 1")
+        self.window = window
+        self._recent: dict[int, deque[Interaction]] = {}
+        self._seen: dict[int, set[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def add(self, user: int, interaction: Interaction) -> None:
+        recent = self._recent.get(user)
+        if recent is None:
+            recent = self._recent[user] = deque(maxlen=self.window)
+            self._seen[user] = set()
+        recent.append(interaction)
+        self._seen[user].add(interaction.item)
+
+    def recent(self, user: int) -> deque[Interaction] | tuple[()]:
+        return self._recent.get(user, ())
+
+    def seen(self, user: int) -> set[int] | frozenset[int]:
+        return self._seen.get(user, frozenset())
+
+    def positive_recent(self, user: int, decay: float) -> tuple[np.ndarray, np.ndarray]:
+        """Recent positively-weighted items with recency weights, newest weighted most.
+
+        The weight of an interaction ``p`` steps back from the newest is
+        ``event_weight * decay**p``: what a user did last says most about
+        what they want next. An item seen twice keeps its newest weight.
+
+        Returns
+        -------
+        items, weights
+            Two arrays of equal length, items unique.
+        """
+        recent = self._recent.get(user)
+        if not recent:
+            return _EMPTY_INT, _EMPTY_FLOAT
+        weights: dict[int, float] = {}
+        factor = 1.0
+        for interaction in reversed(recent):
+            if interaction.weight > 0 and interaction.item not in weights:
+                weights[interaction.item] = interaction.weight * factor
+            factor *= decay
+        if not weights:
+            return _EMPTY_INT, _EMPTY_FLOAT
+        return (
+            np.fromiter(weights.keys(), dtype=np.int64, count=len(weights)),
+            np.fromiter(weights.values(), dtype=np.float64, count=len(weights)),
+        )
+
+    def forget(self, user: int) -> None:
+        self._recent.pop(user, None)
+        self._seen.pop(user, None)
+
+
+_EMPTY_INT = np.zeros(0, dtype=np.int64)
+_EMPTY_FLOAT = np.zeros(0, dtype=np.float64)

@@ -1,0 +1,300 @@
+"""The first production model: item-CF, matrix factorisation and popularity, blended.
+
+Each signal is normalised per user to [0, 1] and blended with fixed weights:
+
+- item co-occurrence over the user's recency-weighted history says "people
+  who engaged with what you just did also engaged with this";
+- online MF (BPR) generalises beyond direct co-occurrence;
+- decayed popularity ranks what is hot now, and is all a new user gets.
+
+Every recommended item carries the reason of the signal that contributed most
+to its score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from stream.entities import IdIndex, grown
+from stream.events import Event, Item
+from stream.history import Interaction, UserHistory
+from stream.model import RecommendedItem, Recommender
+from stream.signals import DecayedPopularity, ItemCooccurrence, OnlineMF
+
+#: How strongly each event type says "the user wants this"; a dislike is negative.
+DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
+    "view": 0.5,
+    "click": 1.0,
+    "add_to_cart": 2.0,
+    "purchase": 3.0,
+    "rating": 1.0,
+    "dislike": -1.0,
+}
+
+#: Blend weights of the signals' per-user normalised scores.
+DEFAULT_BLEND: dict[str, float] = {"cf": 1.0, "mf": 0.5, "popularity": 0.3}
+
+_VERBS = {
+    "view": "viewed",
+    "click": "clicked",
+    "add_to_cart": "added to your cart",
+    "purchase": "bought",
+    "rating": "rated",
+}
+
+__all__ = ["HybridRecommender", "DEFAULT_BLEND", "DEFAULT_EVENT_WEIGHTS"]
+
+
+class HybridRecommender(Recommender):
+    """Item-CF + online MF + decayed popularity, learned one event at a time.
+
+    Parameters
+    ----------
+    history_window
+        Recent interactions kept per user (CF pairs and CF scoring use them).
+    recency_decay
+        Weight of a history item per step back from the newest (item-CF).
+    n_factors, learning_rate, regularization, n_negatives
+        Online MF settings (see :class:`~stream.signals.OnlineMF`).
+    popularity_half_life
+        Seconds of event time after which an engagement counts half for popularity.
+    blend
+        Weights of the normalised ``cf``, ``mf`` and ``popularity`` scores.
+    event_weights
+        Engagement weight per event type; ratings scale by ``rating_slope``
+        per star above or below ``rating_midpoint``.
+    rating_midpoint, rating_slope
+        A rating ``r`` weighs ``event_weights["rating"] + rating_slope * (r - midpoint)``,
+        floored at 0.1: even a low rating means the user chose to watch it.
+    exclude_seen
+        Never recommend an item the user already interacted with.
+    seed
+        Seed of the random parts (MF initialisation, negative sampling).
+    """
+
+    name = "hybrid"
+
+    def __init__(
+        self,
+        history_window: int = 50,
+        recency_decay: float = 0.9,
+        n_factors: int = 32,
+        learning_rate: float = 0.05,
+        regularization: float = 0.002,
+        n_negatives: int = 4,
+        popularity_half_life: float = 3 * 86400.0,
+        blend: dict[str, float] | None = None,
+        event_weights: dict[str, float] | None = None,
+        rating_midpoint: float = 3.0,
+        rating_slope: float = 0.25,
+        exclude_seen: bool = True,
+        seed: int = 0,
+    ) -> None:
+        self.history_window = history_window
+        self.recency_decay = recency_decay
+        self.n_factors = n_factors
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.n_negatives = n_negatives
+        self.popularity_half_life = popularity_half_life
+        self.blend = dict(DEFAULT_BLEND if blend is None else blend)
+        self.event_weights = dict(DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
+        self.rating_midpoint = rating_midpoint
+        self.rating_slope = rating_slope
+        self.exclude_seen = exclude_seen
+        self.seed = seed
+        unknown = set(self.blend) - set(DEFAULT_BLEND)
+        if unknown:
+            raise ValueError(f"unknown blend signals {sorted(unknown)}; use {sorted(DEFAULT_BLEND)}")
+
+        self._users = IdIndex()
+        self._items = IdIndex()
+        self._history = UserHistory(window=history_window)
+        self._popularity = DecayedPopularity(half_life=popularity_half_life)
+        self._cooccurrence = ItemCooccurrence(max_pairs_per_event=history_window)
+        self._mf = OnlineMF(
+            n_factors=n_factors,
+            learning_rate=learning_rate,
+            regularization=regularization,
+            n_negatives=n_negatives,
+            seed=seed,
+        )
+        self._withdrawn = np.zeros(0, dtype=bool)
+        self._titles: dict[int, str] = {}
+
+    # ------------------------------------------------------------------ learning
+
+    def event_weight(self, event: Event) -> float:
+        if event.event_type == "rating" and event.value is not None:
+            base = self.event_weights["rating"]
+            return max(0.1, base + self.rating_slope * (event.value - self.rating_midpoint))
+        return self.event_weights.get(event.event_type, 0.0)
+
+    def learn_one(self, event: Event) -> None:
+        if event.event_type == "forget_user":
+            self.forget_user(event.user_id)
+            return
+        assert event.item_id is not None  # the validator guarantees it
+        weight = self.event_weight(event)
+        user = self._user_row(event.user_id)
+        item = self._item_row(event.item_id)
+        recent = self._history.recent(user)
+        self._cooccurrence.learn(
+            item, weight, [r.item for r in recent], [r.weight for r in recent]
+        )
+        self._popularity.learn(item, weight, event.timestamp)
+        self._mf.learn(user, item, weight)
+        self._history.add(user, Interaction(item, weight, event.event_type, event.timestamp))
+
+    def _user_row(self, user_id: str) -> int:
+        row = self._users.get(user_id)
+        if row is None:
+            row = self._users.add(user_id)
+            self._mf.add_user(row)
+        return row
+
+    def _item_row(self, item_id: str) -> int:
+        row = self._items.get(item_id)
+        if row is None:
+            row = self._items.add(item_id)
+            self._mf.add_item(row)
+            self._withdrawn = grown(self._withdrawn, row + 1)
+            self._withdrawn[row] = False
+        return row
+
+    def add_item(self, item: Item) -> None:
+        row = self._item_row(item.item_id)
+        self._withdrawn[row] = False
+        title = item.features.get("title")
+        if isinstance(title, str) and title:
+            self._titles[row] = title
+
+    def withdraw_item(self, item_id: str) -> None:
+        row = self._items.get(item_id)
+        if row is not None:
+            self._withdrawn[row] = True
+
+    def forget_user(self, user_id: str) -> bool:
+        row = self._users.remove(user_id)
+        if row is None:
+            return False
+        self._history.forget(row)
+        self._mf.forget_user(row)
+        return True
+
+    # ------------------------------------------------------------------ ranking
+
+    def recommend(
+        self, user_ids: Sequence[str], k: int, *, with_reasons: bool = True
+    ) -> list[list[RecommendedItem]]:
+        n_items = self._items.capacity
+        if n_items == 0 or k <= 0:
+            return [[] for _ in user_ids]
+        components = self._component_scores(user_ids, n_items)
+        total = sum(self.blend[name] * scores for name, scores in components.items())
+        self._mask_unrecommendable(total, user_ids)
+        k = min(k, n_items)
+        top = np.argpartition(-total, k - 1, axis=1)[:, :k]
+        results = []
+        for row, user_id in enumerate(user_ids):
+            chosen = top[row][np.argsort(-total[row, top[row]], kind="stable")]
+            chosen = chosen[np.isfinite(total[row, chosen])]
+            results.append(
+                [
+                    self._entry(user_id, int(item), float(total[row, item]), components, row,
+                                with_reasons)
+                    for item in chosen
+                ]
+            )
+        return results
+
+    def _component_scores(self, user_ids: Sequence[str], n_items: int) -> dict[str, np.ndarray]:
+        """Each signal's scores, normalised per user to [0, 1], shape (users, items)."""
+        batch = len(user_ids)
+        popularity = _scaled_by_max(self._popularity.scores(n_items))
+        cf = np.zeros((batch, n_items))
+        mf = np.zeros((batch, n_items))
+        known = [(r, self._users.get(u)) for r, u in enumerate(user_ids)]
+        known = [(r, u) for r, u in known if u is not None]
+        for r, user in known:
+            items, weights = self._history.positive_recent(user, self.recency_decay)
+            if items.size:
+                cf[r] = _scaled_by_max(self._cooccurrence.score(items, weights, n_items))
+        if known:
+            rows = np.array([r for r, _ in known])
+            raw = self._mf.score(np.array([u for _, u in known]), n_items)
+            low = raw.min(axis=1, keepdims=True)
+            span = raw.max(axis=1, keepdims=True) - low
+            mf[rows] = (raw - low) / np.where(span > 0, span, 1.0)
+        return {"cf": cf, "mf": mf, "popularity": np.broadcast_to(popularity, (batch, n_items))}
+
+    def _mask_unrecommendable(self, total: np.ndarray, user_ids: Sequence[str]) -> None:
+        n_items = total.shape[1]
+        total[:, self._withdrawn[:n_items]] = -np.inf
+        if self.exclude_seen:
+            for row, user_id in enumerate(user_ids):
+                user = self._users.get(user_id)
+                if user is not None:
+                    seen = self._history.seen(user)
+                    if seen:
+                        total[row, list(seen)] = -np.inf
+
+    def _entry(
+        self,
+        user_id: str,
+        item: int,
+        score: float,
+        components: dict[str, np.ndarray],
+        row: int,
+        with_reasons: bool,
+    ) -> RecommendedItem:
+        parts = {name: float(components[name][row, item]) for name in components}
+        reason = self._reason(user_id, item, parts) if with_reasons else ""
+        return RecommendedItem(self._items.external(item), score, parts, reason)
+
+    def _reason(self, user_id: str, item: int, parts: dict[str, float]) -> str:
+        """The reason of the signal that added most to this item's score."""
+        weighted = {name: self.blend[name] * value for name, value in parts.items()}
+        source = max(weighted, key=weighted.__getitem__)
+        user = self._users.get(user_id)
+        if source == "cf" and user is not None:
+            items, weights = self._history.positive_recent(user, self.recency_decay)
+            because = self._cooccurrence.strongest_source(item, items, weights)
+            if because is not None:
+                verb = next(
+                    (_VERBS.get(r.event_type, "liked") for r in reversed(self._history.recent(user))
+                     if r.item == because),
+                    "liked",
+                )
+                return f"similar to {self._label(because)} you {verb}"
+        if source == "mf" and user is not None:
+            return "liked by people with tastes like yours"
+        return "popular now"
+
+    def _label(self, item: int) -> str:
+        return self._titles.get(item) or self._items.external(item)
+
+    # ------------------------------------------------------------------ size
+
+    @property
+    def n_users(self) -> int:
+        return len(self._users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self._items)
+
+    def state_size(self) -> dict[str, Any]:
+        return {
+            "users": self.n_users,
+            "items": self.n_items,
+            "cooccurrence_pairs": self._cooccurrence.n_pairs(),
+        }
+
+
+def _scaled_by_max(scores: np.ndarray) -> np.ndarray:
+    top = scores.max() if scores.size else 0.0
+    return scores / top if top > 0 else scores

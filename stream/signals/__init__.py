@@ -1,0 +1,12 @@
+"""Signal sources: each learns from interactions and scores items for users in bulk.
+
+- :class:`DecayedPopularity`: what many users engage with now.
+- :class:`ItemCooccurrence`: items engaged with together (item-based CF).
+- :class:`OnlineMF`: user and item embeddings learned by BPR with sampled negatives.
+"""
+
+from stream.signals.cooccurrence import ItemCooccurrence
+from stream.signals.factorization import OnlineMF
+from stream.signals.popularity import DecayedPopularity
+
+__all__ = ["DecayedPopularity", "ItemCooccurrence", "OnlineMF"]

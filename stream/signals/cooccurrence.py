@@ -1,0 +1,150 @@
+"""Incremental item-item co-occurrence: the item-based collaborative filter.
+
+Two items co-occur when one user engages with both within a window of their
+recent history. Counts are sparse (one neighbour list per item, never a dense
+items x items matrix) and similarity is cosine-normalised at scoring time:
+
+    sim(a, b) = co(a, b) / sqrt(n(a) * n(b))
+
+where ``n`` is the item's total engagement weight. A user's score for item
+``j`` is ``sum_h r_h * sim(h, j)`` over their recent items ``h`` with recency
+weights ``r_h``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stream.entities import grown
+
+
+class _Neighbours:
+    """One item's sparse row: neighbour ids and weights in growable arrays.
+
+    The arrays make a row's contribution to a user's scores one vectorised
+    ``out[ids] += w * vals``; the dict finds a neighbour's slot on update.
+    """
+
+    __slots__ = ("slot", "ids", "vals", "size")
+
+    def __init__(self) -> None:
+        self.slot: dict[int, int] = {}
+        self.ids = np.zeros(8, dtype=np.int64)
+        self.vals = np.zeros(8)
+        self.size = 0
+
+    def bump(self, neighbour: int, weight: float) -> None:
+        slot = self.slot.get(neighbour)
+        if slot is None:
+            slot = self.slot[neighbour] = self.size
+            self.size += 1
+            if self.size > self.ids.shape[0]:
+                self.ids = grown(self.ids, self.size)
+                self.vals = grown(self.vals, self.size)
+            self.ids[slot] = neighbour
+        self.vals[slot] += weight
+
+    def get(self, neighbour: int) -> float:
+        slot = self.slot.get(neighbour)
+        return 0.0 if slot is None else float(self.vals[slot])
+
+
+class ItemCooccurrence:
+    """Sparse, windowed item co-occurrence with cosine scoring.
+
+    Parameters
+    ----------
+    max_pairs_per_event
+        An event pairs its item with at most this many of the user's most
+        recent items (the window), which bounds the cost of one update.
+
+    >>> cf = ItemCooccurrence()
+    >>> cf.learn(0, 1.0, recent_items=[], recent_weights=[])      # user A: 0, then 1
+    >>> cf.learn(1, 1.0, recent_items=[0], recent_weights=[1.0])
+    >>> cf.learn(0, 1.0, recent_items=[], recent_weights=[])      # user B: 0, then 2
+    >>> cf.learn(2, 1.0, recent_items=[0], recent_weights=[1.0])
+    >>> cf.learn(2, 1.0, recent_items=[], recent_weights=[])      # user C: 2 alone
+    >>> cf.score(np.array([0]), np.array([1.0]), n_items=3).round(3).tolist()
+    [0.0, 0.707, 0.5]
+    """
+
+    def __init__(self, max_pairs_per_event: int = 50) -> None:
+        self.max_pairs_per_event = max_pairs_per_event
+        self._rows: list[_Neighbours] = []
+        self._totals = np.zeros(0)
+
+    def _row(self, item: int) -> _Neighbours:
+        while len(self._rows) <= item:
+            self._rows.append(_Neighbours())
+        return self._rows[item]
+
+    def learn(
+        self,
+        item: int,
+        weight: float,
+        recent_items: list[int] | np.ndarray,
+        recent_weights: list[float] | np.ndarray,
+    ) -> None:
+        """Fold in one engagement of ``item`` by a user whose recent items are given.
+
+        A pair is as strong as its weaker engagement, so a glance at one item
+        does not tie it firmly to a purchase of another.
+        """
+        if weight <= 0:
+            return
+        self._totals = grown(self._totals, item + 1)
+        self._totals[item] += weight
+        row = self._row(item)
+        for other, other_weight in zip(
+            recent_items[-self.max_pairs_per_event :],
+            recent_weights[-self.max_pairs_per_event :],
+            strict=True,
+        ):
+            if other == item or other_weight <= 0:
+                continue
+            pair = min(weight, other_weight)
+            row.bump(other, pair)
+            self._rows[other].bump(item, pair)
+
+    def score(self, items: np.ndarray, weights: np.ndarray, n_items: int) -> np.ndarray:
+        """Scores of items ``0..n_items-1`` for a user whose weighted history is given."""
+        out = np.zeros(n_items)
+        inv_norm = self._inverse_norms(n_items)
+        for item, weight in zip(items.tolist(), weights.tolist(), strict=True):
+            if item >= len(self._rows):
+                continue
+            row = self._rows[item]
+            if row.size:
+                out[row.ids[: row.size]] += (weight * inv_norm[item]) * row.vals[: row.size]
+        out *= inv_norm
+        return out
+
+    def strongest_source(self, target: int, items: np.ndarray, weights: np.ndarray) -> int | None:
+        """The history item contributing most to ``target``'s score: the "because" of a reason."""
+        best, best_value = None, 0.0
+        for item, weight in zip(items.tolist(), weights.tolist(), strict=True):
+            if item >= len(self._rows):
+                continue
+            value = weight * self._rows[item].get(target) / max(self._totals[item], 1e-12) ** 0.5
+            if value > best_value:
+                best, best_value = item, value
+        return best
+
+    def similarity(self, a: int, b: int) -> float:
+        if max(a, b) >= len(self._rows):
+            return 0.0
+        norm = (self._totals[a] * self._totals[b]) ** 0.5
+        return self._rows[a].get(b) / norm if norm > 0 else 0.0
+
+    def _inverse_norms(self, n_items: int) -> np.ndarray:
+        totals = np.zeros(n_items)
+        known = min(n_items, self._totals.shape[0])
+        totals[:known] = self._totals[:known]
+        with np.errstate(divide="ignore"):
+            inv = 1.0 / np.sqrt(totals)
+        inv[~np.isfinite(inv)] = 0.0
+        return inv
+
+    def n_pairs(self) -> int:
+        """Stored (item, neighbour) entries: the memory this signal holds."""
+        return sum(row.size for row in self._rows)
