@@ -108,7 +108,9 @@ class HybridRecommender(Recommender):
         self.seed = seed
         unknown = set(self.blend) - set(DEFAULT_BLEND)
         if unknown:
-            raise ValueError(f"unknown blend signals {sorted(unknown)}; use {sorted(DEFAULT_BLEND)}")
+            raise ValueError(
+                f"unknown blend signals {sorted(unknown)}; use {sorted(DEFAULT_BLEND)}"
+            )
 
         self._users = IdIndex()
         self._items = IdIndex()
@@ -142,9 +144,7 @@ class HybridRecommender(Recommender):
         user = self._user_row(event.user_id)
         item = self._item_row(event.item_id)
         recent = self._history.recent(user)
-        self._cooccurrence.learn(
-            item, weight, [r.item for r in recent], [r.weight for r in recent]
-        )
+        self._cooccurrence.learn(item, weight, [r.item for r in recent], [r.weight for r in recent])
         self._popularity.learn(item, weight, event.timestamp)
         self._mf.learn(user, item, weight)
         self._history.add(user, Interaction(item, weight, event.event_type, event.timestamp))
@@ -204,8 +204,9 @@ class HybridRecommender(Recommender):
             chosen = chosen[np.isfinite(total[row, chosen])]
             results.append(
                 [
-                    self._entry(user_id, int(item), float(total[row, item]), components, row,
-                                with_reasons)
+                    self._entry(
+                        user_id, int(item), float(total[row, item]), components, row, with_reasons
+                    )
                     for item in chosen
                 ]
             )
@@ -265,8 +266,11 @@ class HybridRecommender(Recommender):
             because = self._cooccurrence.strongest_source(item, items, weights)
             if because is not None:
                 verb = next(
-                    (_VERBS.get(r.event_type, "liked") for r in reversed(self._history.recent(user))
-                     if r.item == because),
+                    (
+                        _VERBS.get(r.event_type, "liked")
+                        for r in reversed(self._history.recent(user))
+                        if r.item == because
+                    ),
                     "liked",
                 )
                 return f"similar to {self._label(because)} you {verb}"

@@ -57,7 +57,9 @@ class DecayedPopularity:
         out = np.zeros(n_items)
         known = min(n_items, self._scaled.shape[0])
         if known and self._ref_time is not None:
-            out[:known] = self._scaled[:known] * math.exp(-self._rate * (self._now - self._ref_time))
+            out[:known] = self._scaled[:known] * math.exp(
+                -self._rate * (self._now - self._ref_time)
+            )
         return out
 
     def forget_item(self, item: int) -> None:

@@ -1,0 +1,62 @@
+"""The live service's own prequential score: did we predict what the user did next?
+
+Before an event is learned, its item is checked against the last list the
+service published for that user. The share of hits over a rolling window is
+the online hit rate: the same test-then-learn protocol as the offline
+evaluator, measured on live traffic. (Checking after learning would leak the
+answer into the prediction.)
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class RollingHitRate:
+    """Hit rate of published top-k lists against the next events, over a window.
+
+    Parameters
+    ----------
+    k
+        Length of the lists published (hits are counted in the top ``k``).
+    window
+        Number of most recent scored events the rate is computed over.
+
+    >>> hits = RollingHitRate(k=2, window=3)
+    >>> hits.published("u1", ["a", "b"])
+    >>> hits.observe("u1", "b"), hits.observe("u1", "c"), hits.observe("u2", "a")
+    (True, False, None)
+    >>> hits.rate
+    0.5
+    """
+
+    def __init__(self, k: int = 10, window: int = 1000) -> None:
+        self.k = k
+        self.window = window
+        self._last_lists: dict[str, frozenset[str]] = {}
+        self._outcomes: deque[bool] = deque(maxlen=window)
+        self._hits_in_window = 0
+        self.scored = 0
+
+    def observe(self, user_id: str, item_id: str) -> bool | None:
+        """Score one event before it is learned; None when the user had no list yet."""
+        last = self._last_lists.get(user_id)
+        if last is None:
+            return None
+        hit = item_id in last
+        if len(self._outcomes) == self.window and self._outcomes[0]:
+            self._hits_in_window -= 1
+        self._outcomes.append(hit)
+        self._hits_in_window += hit
+        self.scored += 1
+        return hit
+
+    def published(self, user_id: str, item_ids: list[str]) -> None:
+        self._last_lists[user_id] = frozenset(item_ids[: self.k])
+
+    def forget(self, user_id: str) -> None:
+        self._last_lists.pop(user_id, None)
+
+    @property
+    def rate(self) -> float:
+        return self._hits_in_window / len(self._outcomes) if self._outcomes else 0.0
