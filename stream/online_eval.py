@@ -37,6 +37,7 @@ class RollingHitRate:
         self._outcomes: deque[bool] = deque(maxlen=window)
         self._hits_in_window = 0
         self.scored = 0
+        self.hits = 0
 
     def observe(self, user_id: str, item_id: str) -> bool | None:
         """Score one event before it is learned; None when the user had no list yet."""
@@ -49,6 +50,7 @@ class RollingHitRate:
         self._outcomes.append(hit)
         self._hits_in_window += hit
         self.scored += 1
+        self.hits += hit
         return hit
 
     def published(self, user_id: str, item_ids: list[str]) -> None:
@@ -59,4 +61,10 @@ class RollingHitRate:
 
     @property
     def rate(self) -> float:
+        """Hit rate over the window."""
         return self._hits_in_window / len(self._outcomes) if self._outcomes else 0.0
+
+    @property
+    def overall_rate(self) -> float:
+        """Hit rate over every event scored so far."""
+        return self.hits / self.scored if self.scored else 0.0

@@ -1,0 +1,96 @@
+"""The signal sources on their own: popularity decay, co-occurrence, factorisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stream.entities import IdIndex, grown
+from stream.history import Interaction, UserHistory
+from stream.online_eval import RollingHitRate
+from stream.signals import DecayedPopularity, ItemCooccurrence, OnlineMF
+
+
+def test_popularity_halves_per_half_life_and_survives_rebasing():
+    pop = DecayedPopularity(half_life=1.0)
+    pop.learn(0, 1.0, timestamp=0.0)
+    pop.learn(1, 1.0, timestamp=100.0)  # 100 half-lives later: forces a rebase
+    scores = pop.scores(2)
+    assert scores[1] == pytest.approx(1.0)
+    assert scores[0] == pytest.approx(2.0**-100, rel=1e-6)
+    assert np.isfinite(scores).all()
+
+
+def test_popularity_ignores_dislikes():
+    pop = DecayedPopularity()
+    pop.learn(0, -1.0, timestamp=0.0)
+    assert pop.scores(1)[0] == 0.0
+
+
+def test_cooccurrence_is_cosine_and_windowed():
+    cf = ItemCooccurrence(max_pairs_per_event=1)
+    cf.learn(0, 1.0, [], [])
+    cf.learn(1, 1.0, [0], [1.0])
+    cf.learn(2, 1.0, [0, 1], [1.0, 1.0])  # window 1: pairs only with item 1
+    assert cf.similarity(0, 1) == pytest.approx(1.0)
+    assert cf.similarity(1, 2) == pytest.approx(1 / np.sqrt(1 * 1))
+    assert cf.similarity(0, 2) == 0.0
+    assert cf.n_pairs() == 4
+
+
+def test_cooccurrence_score_names_the_strongest_source():
+    cf = ItemCooccurrence()
+    for _ in range(3):
+        cf.learn(0, 1.0, [], [])
+        cf.learn(5, 1.0, [0], [1.0])
+    cf.learn(1, 1.0, [], [])
+    cf.learn(5, 1.0, [1], [1.0])
+    history, weights = np.array([0, 1]), np.array([1.0, 1.0])
+    scores = cf.score(history, weights, n_items=6)
+    assert scores.argmax() == 5
+    assert cf.strongest_source(5, history, weights) == 0
+
+
+def test_mf_learns_a_planted_block_structure():
+    rng = np.random.default_rng(0)
+    mf = OnlineMF(n_factors=8, seed=0)
+    for row in range(20):
+        mf.add_user(row)
+    for item in range(20):
+        mf.add_item(item)
+    # Users 0-9 like items 0-9, users 10-19 like items 10-19.
+    for _ in range(4000):
+        user = int(rng.integers(20))
+        item = int(rng.integers(10)) + (10 if user >= 10 else 0)
+        mf.learn(user, item, 1.0)
+    scores = mf.score(np.arange(20), 20)
+    own = np.where(np.arange(20)[:, None] // 10 == np.arange(20)[None, :] // 10, scores, np.nan)
+    other = np.where(np.isnan(own), scores, np.nan)
+    assert (np.nanmin(own, axis=1) > np.nanmax(other, axis=1)).mean() > 0.9
+
+
+def test_history_weights_recent_items_most():
+    history = UserHistory(window=3)
+    for n, item in enumerate([7, 8, 9, 10]):
+        history.add(0, Interaction(item, 1.0, "click", float(n)))
+    items, weights = history.positive_recent(0, decay=0.5)
+    assert items.tolist() == [10, 9, 8]  # window of 3, newest first
+    assert weights.tolist() == [1.0, 0.5, 0.25]
+    assert history.seen(0) == {7, 8, 9, 10}
+
+
+def test_id_index_reuses_freed_rows_and_grown_keeps_data():
+    index = IdIndex()
+    assert [index.add(x) for x in "abc"] == [0, 1, 2]
+    index.remove("b")
+    assert index.add("d") == 1 and index.external(1) == "d" and len(index) == 3
+    array = grown(np.arange(3.0), 10)
+    assert array.shape[0] >= 10 and array[:3].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_rolling_hit_rate_forgets_old_outcomes():
+    hits = RollingHitRate(k=1, window=2)
+    hits.published("u", ["a"])
+    for item in ["a", "a", "b", "b"]:
+        hits.observe("u", item)
+    assert hits.rate == 0.0 and hits.overall_rate == 0.5
