@@ -54,7 +54,10 @@ class HybridRecommender(Recommender):
     Parameters
     ----------
     history_window
-        Recent interactions kept per user (CF pairs and CF scoring use them).
+        Recent interactions kept per user; the item-CF score sums over them.
+    pair_window
+        An event is paired (co-occurrence) with this many of the user's most
+        recent items: the main cost of learning one event.
     recency_decay
         Weight of a history item per step back from the newest (item-CF).
     n_factors, learning_rate, regularization, n_negatives
@@ -80,6 +83,7 @@ class HybridRecommender(Recommender):
     def __init__(
         self,
         history_window: int = 50,
+        pair_window: int = 50,
         recency_decay: float = 0.9,
         n_factors: int = 32,
         learning_rate: float = 0.05,
@@ -94,6 +98,7 @@ class HybridRecommender(Recommender):
         seed: int = 0,
     ) -> None:
         self.history_window = history_window
+        self.pair_window = pair_window
         self.recency_decay = recency_decay
         self.n_factors = n_factors
         self.learning_rate = learning_rate
@@ -116,7 +121,7 @@ class HybridRecommender(Recommender):
         self._items = IdIndex()
         self._history = UserHistory(window=history_window)
         self._popularity = DecayedPopularity(half_life=popularity_half_life)
-        self._cooccurrence = ItemCooccurrence(max_pairs_per_event=history_window)
+        self._cooccurrence = ItemCooccurrence(max_pairs_per_event=pair_window)
         self._mf = OnlineMF(
             n_factors=n_factors,
             learning_rate=learning_rate,

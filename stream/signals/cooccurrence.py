@@ -33,16 +33,14 @@ class _Neighbours:
         self.vals = np.zeros(8)
         self.size = 0
 
-    def bump(self, neighbour: int, weight: float) -> None:
-        slot = self.slot.get(neighbour)
-        if slot is None:
-            slot = self.slot[neighbour] = self.size
-            self.size += 1
-            if self.size > self.ids.shape[0]:
-                self.ids = grown(self.ids, self.size)
-                self.vals = grown(self.vals, self.size)
-            self.ids[slot] = neighbour
-        self.vals[slot] += weight
+    def append(self, neighbour: int, weight: float) -> None:
+        slot = self.slot[neighbour] = self.size
+        self.size += 1
+        if self.size > self.ids.shape[0]:
+            self.ids = grown(self.ids, self.size)
+            self.vals = grown(self.vals, self.size)
+        self.ids[slot] = neighbour
+        self.vals[slot] = weight
 
     def get(self, neighbour: int) -> float:
         slot = self.slot.get(neighbour)
@@ -95,6 +93,10 @@ class ItemCooccurrence:
         self._totals = grown(self._totals, item + 1)
         self._totals[item] += weight
         row = self._row(item)
+        rows = self._rows
+        # The hot path of learning: one dict probe and one array update per
+        # pair and direction, written inline (a method call per pair costs
+        # as much as the update itself).
         for other, other_weight in zip(
             recent_items[-self.max_pairs_per_event :],
             recent_weights[-self.max_pairs_per_event :],
@@ -102,9 +104,13 @@ class ItemCooccurrence:
         ):
             if other == item or other_weight <= 0:
                 continue
-            pair = min(weight, other_weight)
-            row.bump(other, pair)
-            self._rows[other].bump(item, pair)
+            pair = weight if weight < other_weight else other_weight
+            for source, target in ((row, other), (rows[other], item)):
+                slot = source.slot.get(target)
+                if slot is None:
+                    source.append(target, pair)
+                else:
+                    source.vals[slot] += pair
 
     def score(self, items: np.ndarray, weights: np.ndarray, n_items: int) -> np.ndarray:
         """Scores of items ``0..n_items-1`` for a user whose weighted history is given."""
