@@ -35,7 +35,7 @@ DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
 }
 
 #: Blend weights of the signals' per-user normalised scores.
-DEFAULT_BLEND: dict[str, float] = {"cf": 1.0, "mf": 0.5, "popularity": 0.3}
+DEFAULT_BLEND: dict[str, float] = {"cf": 1.0, "mf": 0.2, "popularity": 0.1}
 
 _VERBS = {
     "view": "viewed",
@@ -83,7 +83,7 @@ class HybridRecommender(Recommender):
     def __init__(
         self,
         history_window: int = 50,
-        pair_window: int = 50,
+        pair_window: int = 10,
         recency_decay: float = 0.9,
         n_factors: int = 32,
         learning_rate: float = 0.05,
