@@ -39,9 +39,14 @@ from tests.integration.service_process import ServiceProcess  # noqa: E402
 def ceiling(bootstrap: str, topic: str, n_events: int) -> float:
     """Raw consume + msgpack decode rate of kafka-python, events/s."""
     consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=f"ceiling-{time.time_ns()}",
-        auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=5000,
-        session_timeout_ms=6000, heartbeat_interval_ms=1000,
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"ceiling-{time.time_ns()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=5000,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
     )
     seen, started = 0, None
     while seen < n_events:
@@ -88,15 +93,18 @@ def main() -> None:
         broker = stack.enter_context(ApacheKafka() if kind == "apache" else EmbeddedBroker())
         bootstrap = broker.bootstrap_servers
         prefix = f"bench{time.time_ns() % 10**8}"
-        topics = {name: f"{prefix}-{name}" for name in ("input", "catalog", "profiles", "output", "dlq")}
+        topics = {
+            name: f"{prefix}-{name}" for name in ("input", "catalog", "profiles", "output", "dlq")
+        }
         from kafka.admin import KafkaAdminClient, NewTopic
 
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         admin.create_topics([NewTopic(topics["input"], args.partitions, 1)])
         admin.close()
         producer = make_replay_producer(bootstrap)
-        produce_dataset(producer, dataset, events_topic=topics["input"],
-                        catalog_topic=None, profile_topic=None)
+        produce_dataset(
+            producer, dataset, events_topic=topics["input"], catalog_topic=None, profile_topic=None
+        )
         producer.close()
         raw = ceiling(bootstrap, topics["input"], n)
         e2e = end_to_end(bootstrap, topics, n, Path(tmp))
@@ -104,9 +112,11 @@ def main() -> None:
     print(f"command: {command.strip()}")
     print(f"broker: {kind}, events: {n:,} (MovieLens-100K), partitions: {args.partitions}")
     print(f"ceiling (kafka-python consume + msgpack decode): {raw:,.0f} events/s")
-    print(f"end to end (streamrec run: decode, learn, rank, publish, commit): "
-          f"{e2e['events_per_second']:,.0f} events/s over {e2e['seconds']:.1f}s, "
-          f"{e2e['lists_published']:,.0f} lists published")
+    print(
+        f"end to end (streamrec run: decode, learn, rank, publish, commit): "
+        f"{e2e['events_per_second']:,.0f} events/s over {e2e['seconds']:.1f}s, "
+        f"{e2e['lists_published']:,.0f} lists published"
+    )
     print(f"ratio end-to-end / ceiling: {e2e['events_per_second'] / raw:.2f}")
 
 

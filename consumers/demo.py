@@ -80,8 +80,9 @@ def run_demo(
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        return _run(stop, rate=rate, limit=limit, keep_running=keep_running, k=k,
-                    metrics_port=metrics_port)
+        return _run(
+            stop, rate=rate, limit=limit, keep_running=keep_running, k=k, metrics_port=metrics_port
+        )
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -122,7 +123,11 @@ def _run(
         def replay() -> None:
             producer = make_replay_producer(broker.bootstrap_servers)
             result = produce_dataset(
-                producer, dataset, limit=limit, rate=rate, stop=stop,
+                producer,
+                dataset,
+                limit=limit,
+                rate=rate,
+                stop=stop,
                 progress=lambda s: setattr(produced, "events", s.events),
             )
             produced.events, produced.seconds = result.events, result.seconds
@@ -141,7 +146,9 @@ def _run(
                 drained_at = drained_at or time.monotonic()
                 if not keep_running:
                     break
-            if replay_done and time.monotonic() - started > DRAIN_TIMEOUT + len(events) / (rate or 1e9):
+            if replay_done and time.monotonic() - started > DRAIN_TIMEOUT + len(events) / (
+                rate or 1e9
+            ):
                 _say("\nthe service did not drain in time; stopping")
                 break
         _say("")
@@ -202,7 +209,9 @@ def _read_lists(bootstrap_servers: str, settings: Settings) -> tuple[int, dict]:
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
                     latest[record.key] = record.value
-                    if record.value is not None and (newest is None or record.timestamp >= newest[0]):
+                    if record.value is not None and (
+                        newest is None or record.timestamp >= newest[0]
+                    ):
                         newest = (record.timestamp, record.value)
         users = sum(1 for value in latest.values() if value is not None)
         return users, msgpack.unpackb(newest[1]) if newest else {}

@@ -78,7 +78,9 @@ def prequential(
     for position, event in enumerate(events, start=1):
         if event.event_type in SCORED_EVENT_TYPES and event.item_id is not None:
             ranked = model.recommend([event.user_id], k, with_reasons=False)[0]
-            rank = next((i for i, entry in enumerate(ranked, 1) if entry.item_id == event.item_id), 0)
+            rank = next(
+                (i for i, entry in enumerate(ranked, 1) if entry.item_id == event.item_id), 0
+            )
             result.scored += 1
             window_scored += 1
             if rank:

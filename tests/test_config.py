@@ -16,7 +16,10 @@ def parse_run(argv, monkeypatch=None):
 def test_defaults_match_the_contract():
     s = parse_run([])
     assert (s.group_id, s.input_topic, s.output_topic, s.dlq_topic) == (
-        "streamrec", "user-events", "recommendations", "user-events.dlq",
+        "streamrec",
+        "user-events",
+        "recommendations",
+        "user-events.dlq",
     )
     assert (s.catalog_topic, s.profile_topic) == ("item-catalog", "user-profiles")
     assert (s.k, s.metrics_port, s.processing_guarantee) == (10, 9108, "at-least-once")
@@ -56,8 +59,12 @@ def test_unknown_streamrec_variables_are_reported(monkeypatch):
 def test_sasl_password_comes_from_a_file_or_the_environment(tmp_path, monkeypatch):
     secret = tmp_path / "password"
     secret.write_text("s3cret\n")
-    s = Settings(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
-                 sasl_username="svc", sasl_password_file=str(secret))
+    s = Settings(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="svc",
+        sasl_password_file=str(secret),
+    )
     assert s.kafka_client_config()["sasl_plain_password"] == "s3cret"
     assert "s3cret" not in repr(s.describe())
     monkeypatch.setenv("STREAMREC_SASL_PASSWORD", "fromenv")

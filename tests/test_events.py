@@ -36,7 +36,13 @@ def reason_of(value: bytes | None, key: bytes | None = None) -> str:
 
 def test_round_trip_keeps_every_field():
     event = Event(
-        "u1", "i1", "purchase", 12.5, value=9.99, event_id="e1", domain="books",
+        "u1",
+        "i1",
+        "purchase",
+        12.5,
+        value=9.99,
+        event_id="e1",
+        domain="books",
         context={"device": "ios", "position": 3.0},
     )
     assert decode_event(encode_event(event), b"u1") == event
@@ -112,9 +118,14 @@ def test_random_bytes_never_escape_as_anything_but_invalid_record(data):
 
 
 json_like = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats()
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 

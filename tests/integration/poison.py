@@ -19,18 +19,27 @@ def poison_records(n: int, seed: int = 0) -> list[tuple[bytes | None, bytes | No
     rng = random.Random(seed)
     kinds = [
         # 0xc1 is the one byte msgpack never uses: whatever follows, not msgpack.
-        (lambda: (b"poison-user", b"\xc1" + bytes(rng.randrange(256) for _ in range(rng.randrange(40)))),
-         "not_msgpack"),
+        (
+            lambda: (
+                b"poison-user",
+                b"\xc1" + bytes(rng.randrange(256) for _ in range(rng.randrange(40))),
+            ),
+            "not_msgpack",
+        ),
         (lambda: (b"poison-user", _pack([1, 2, 3])), "not_a_map"),
         (lambda: (b"poison-user", None), "not_a_map"),
-        (lambda: (b"poison-user", _pack({k: v for k, v in GOOD.items() if k != "item_id"})),
-         "missing_field"),
+        (
+            lambda: (b"poison-user", _pack({k: v for k, v in GOOD.items() if k != "item_id"})),
+            "missing_field",
+        ),
         (lambda: (b"poison-user", _pack({**GOOD, "timestamp": "noon"})), "wrong_type"),
         (lambda: (b"poison-user", _pack({**GOOD, "event_type": "teleport"})), "unknown_event_type"),
         (lambda: (b"poison-user", _pack({**GOOD, "value": math.nan})), "non_finite"),
         (lambda: (b"x" * 300, _pack({**GOOD, "user_id": "x" * 300})), "string_too_long"),
-        (lambda: (b"poison-user", _pack({**GOOD, "context": {str(i): i for i in range(1000)}})),
-         "too_large"),
+        (
+            lambda: (b"poison-user", _pack({**GOOD, "context": {str(i): i for i in range(1000)}})),
+            "too_large",
+        ),
         (lambda: (b"someone-else", _pack(GOOD)), "key_mismatch"),
     ]
     records = []

@@ -1,4 +1,4 @@
-"""Helpers for black-box tests: run the real ``streamrec run`` process, read topics, scrape metrics."""
+"""Black-box test helpers: run the real `streamrec run`, read topics, scrape metrics."""
 
 from __future__ import annotations
 
@@ -31,30 +31,51 @@ def streamrec_command() -> list[str]:
 class ServiceProcess:
     """``streamrec run`` as a child process, with its log in a file."""
 
-    def __init__(self, bootstrap_servers: str, topics: dict[str, str], log_dir: Path,
-                 *extra: str, group_id: str | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topics: dict[str, str],
+        log_dir: Path,
+        *extra: str,
+        group_id: str | None = None,
+    ) -> None:
         self.metrics_port = free_port()
         self.log_path = log_dir / f"streamrec-{self.metrics_port}.log"
         self.args = [
-            *streamrec_command(), "run",
-            "--bootstrap-servers", bootstrap_servers,
-            "--group-id", group_id or f"g-{topics['input']}",
-            "--input-topic", topics["input"],
-            "--catalog-topic", topics["catalog"],
-            "--profile-topic", topics["profiles"],
-            "--output-topic", topics["output"],
-            "--dlq-topic", topics["dlq"],
-            "--metrics-host", "127.0.0.1",
-            "--metrics-port", str(self.metrics_port),
-            "--state-dir", str(log_dir / "state"),
+            *streamrec_command(),
+            "run",
+            "--bootstrap-servers",
+            bootstrap_servers,
+            "--group-id",
+            group_id or f"g-{topics['input']}",
+            "--input-topic",
+            topics["input"],
+            "--catalog-topic",
+            topics["catalog"],
+            "--profile-topic",
+            topics["profiles"],
+            "--output-topic",
+            topics["output"],
+            "--dlq-topic",
+            topics["dlq"],
+            "--metrics-host",
+            "127.0.0.1",
+            "--metrics-port",
+            str(self.metrics_port),
+            "--state-dir",
+            str(log_dir / "state"),
             *extra,
         ]
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> ServiceProcess:
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in __exit__
-        self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.process = subprocess.Popen(
+            self.args,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         wait_until(lambda: self.scrape() is not None, 60, "metrics endpoint", self)
         return self
 
@@ -76,7 +97,9 @@ class ServiceProcess:
     def scrape(self) -> dict[tuple[str, tuple], float] | None:
         """Samples of /metrics as {(name, sorted labels): value}, or None if not up."""
         if self.process is not None and self.process.poll() is not None:
-            raise AssertionError(f"streamrec exited with {self.process.returncode}:\n{self.log_tail()}")
+            raise AssertionError(
+                f"streamrec exited with {self.process.returncode}:\n{self.log_tail()}"
+            )
         try:
             url = f"http://127.0.0.1:{self.metrics_port}/metrics"
             with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
@@ -93,15 +116,21 @@ class ServiceProcess:
         """Names of the metric families served (a labelled metric with no child yet has none)."""
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
-            return {family.name for family in text_string_to_metric_families(response.read().decode())}
+            return {
+                family.name for family in text_string_to_metric_families(response.read().decode())
+            }
 
     def total(self, name: str) -> float:
         samples = self.scrape() or {}
         return sum(v for (n, _), v in samples.items() if n == name)
 
 
-def wait_until(condition: Callable[[], object], timeout: float, what: str,
-               service: ServiceProcess | None = None) -> None:
+def wait_until(
+    condition: Callable[[], object],
+    timeout: float,
+    what: str,
+    service: ServiceProcess | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -115,7 +144,9 @@ def read_topic(bootstrap_servers: str, topic: str, timeout: float = 60) -> list:
     """Every record of ``topic`` up to its current end, in partition order."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        partitions = [
+            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
         if not partitions:
             return []
         consumer.assign(partitions)

@@ -53,8 +53,11 @@ def replayed(kafka_broker, movielens, tmp_path_factory):
     """Run the service over MovieLens-100K plus poison; yield what came out."""
     prefix = f"bb{id(movielens) % 100000}"
     topics = {
-        "input": f"{prefix}-events", "catalog": f"{prefix}-catalog",
-        "profiles": f"{prefix}-profiles", "output": f"{prefix}-recs", "dlq": f"{prefix}-dlq",
+        "input": f"{prefix}-events",
+        "catalog": f"{prefix}-catalog",
+        "profiles": f"{prefix}-profiles",
+        "output": f"{prefix}-recs",
+        "dlq": f"{prefix}-dlq",
     }
     poison = poison_records(N_POISON)
     step = len(movielens.events) // N_POISON
@@ -63,15 +66,23 @@ def replayed(kafka_broker, movielens, tmp_path_factory):
     with ServiceProcess(kafka_broker.bootstrap_servers, topics, log_dir, "--k", str(K)) as service:
         producer = make_replay_producer(kafka_broker.bootstrap_servers)
         produce_dataset(
-            producer, movielens, events_topic=topics["input"], catalog_topic=topics["catalog"],
-            profile_topic=topics["profiles"], extra_records=extras,
+            producer,
+            movielens,
+            events_topic=topics["input"],
+            catalog_topic=topics["catalog"],
+            profile_topic=topics["profiles"],
+            extra_records=extras,
         )
         producer.close()
         expected = len(movielens.events)
         wait_until(
-            lambda: service.total("streamrec_events_consumed_total") >= expected
-            and service.total("streamrec_dlq_published_total") >= N_POISON,
-            timeout=600, what=f"{expected} events and {N_POISON} dead letters", service=service,
+            lambda: (
+                service.total("streamrec_events_consumed_total") >= expected
+                and service.total("streamrec_dlq_published_total") >= N_POISON
+            ),
+            timeout=600,
+            what=f"{expected} events and {N_POISON} dead letters",
+            service=service,
         )
         metrics = service.scrape()
         families = service.families()
