@@ -12,7 +12,7 @@ from consumers.config import (
     settings_from_args,
     unknown_environment,
 )
-from consumers.errors import ConsumersError
+from consumers.errors import ConfigError, ConsumersError
 from stream.errors import StreamError
 
 log = logging.getLogger("streamrec")
@@ -37,6 +37,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     _setup_logging(settings.log_level)
+    if settings.processing_guarantee == "exactly-once":
+        # Refuse rather than silently run at-least-once under the wrong name.
+        raise ConfigError(
+            "--processing-guarantee exactly-once is not available yet; "
+            "use at-least-once (the default)"
+        )
     for name in unknown_environment():
         log.warning("ignoring unknown environment variable %s (a typo?)", name)
     model = HybridRecommender()

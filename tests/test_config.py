@@ -70,3 +70,10 @@ def test_sasl_password_comes_from_a_file_or_the_environment(tmp_path, monkeypatc
     monkeypatch.setenv("STREAMREC_SASL_PASSWORD", "fromenv")
     s = Settings(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512")
     assert s.kafka_client_config()["sasl_plain_password"] == "fromenv"
+
+
+def test_exactly_once_is_refused_until_it_exists(capsys):
+    from consumers.cli import main
+
+    assert main(["run", "--processing-guarantee", "exactly-once"]) == 2
+    assert "exactly-once is not available" in capsys.readouterr().err
