@@ -86,6 +86,15 @@ class Recommender(abc.ABC):
         ranks every event and does not need them).
         """
 
+    def predict_tasks(self, event: Event) -> dict[str, float]:
+        """Per-task predictions for the event's (user, item), made before learning it.
+
+        Keys are task names from :mod:`stream.tasks` (probabilities in [0, 1])
+        plus ``rating`` (predicted stars) where the model predicts it. Models
+        without task heads return an empty dict. Must not create state.
+        """
+        return {}
+
     def recommend_one(self, user_id: str, k: int) -> list[RecommendedItem]:
         return self.recommend([user_id], k)[0]
 
