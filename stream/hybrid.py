@@ -22,7 +22,7 @@ from stream.entities import IdIndex, grown
 from stream.events import Event, Item
 from stream.history import Interaction, UserHistory
 from stream.model import RecommendedItem, Recommender
-from stream.signals import DecayedPopularity, ItemCooccurrence, OnlineMF
+from stream.signals import DecayedPopularity, ItemCFProfiles, ItemCooccurrence, OnlineMF
 
 #: How strongly each event type says "the user wants this"; a dislike is negative.
 DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
@@ -122,6 +122,7 @@ class HybridRecommender(Recommender):
         self._history = UserHistory(window=history_window)
         self._popularity = DecayedPopularity(half_life=popularity_half_life)
         self._cooccurrence = ItemCooccurrence(max_pairs_per_event=pair_window)
+        self._cf_profiles = ItemCFProfiles(self._cooccurrence, decay=recency_decay)
         self._mf = OnlineMF(
             n_factors=n_factors,
             learning_rate=learning_rate,
@@ -152,6 +153,7 @@ class HybridRecommender(Recommender):
         self._cooccurrence.learn(item, weight, [r.item for r in recent], [r.weight for r in recent])
         self._popularity.learn(item, weight, event.timestamp)
         self._mf.learn(user, item, weight)
+        self._cf_profiles.learn(user, item, weight, self._items.capacity)
         self._history.add(user, Interaction(item, weight, event.event_type, event.timestamp))
 
     def _user_row(self, user_id: str) -> int:
@@ -187,6 +189,7 @@ class HybridRecommender(Recommender):
         if row is None:
             return False
         self._history.forget(row)
+        self._cf_profiles.forget(row)
         self._mf.forget_user(row)
         return True
 
@@ -219,23 +222,26 @@ class HybridRecommender(Recommender):
 
     def _component_scores(self, user_ids: Sequence[str], n_items: int) -> dict[str, np.ndarray]:
         """Each signal's scores, normalised per user to [0, 1], shape (users, items)."""
-        batch = len(user_ids)
+        rows = [self._signal_vectors(self._users.get(u), n_items) for u in user_ids]
+        return {name: np.vstack([row[name] for row in rows]) for name in DEFAULT_BLEND}
+
+    def _signal_vectors(self, user: int | None, n_items: int) -> dict[str, np.ndarray]:
+        """One user's ``cf``, ``mf`` and ``popularity`` scores over all items, each in [0, 1].
+
+        An unknown user (``None``) has only popularity; nothing is created.
+        """
         popularity = _scaled_by_max(self._popularity.scores(n_items))
-        cf = np.zeros((batch, n_items))
-        mf = np.zeros((batch, n_items))
-        known = [(r, self._users.get(u)) for r, u in enumerate(user_ids)]
-        known = [(r, u) for r, u in known if u is not None]
-        for r, user in known:
-            items, weights = self._history.positive_recent(user, self.recency_decay)
-            if items.size:
-                cf[r] = _scaled_by_max(self._cooccurrence.score(items, weights, n_items))
-        if known:
-            rows = np.array([r for r, _ in known])
-            raw = self._mf.score(np.array([u for _, u in known]), n_items)
-            low = raw.min(axis=1, keepdims=True)
-            span = raw.max(axis=1, keepdims=True) - low
-            mf[rows] = (raw - low) / np.where(span > 0, span, 1.0)
-        return {"cf": cf, "mf": mf, "popularity": np.broadcast_to(popularity, (batch, n_items))}
+        if user is None:
+            zeros = np.zeros(n_items)
+            return {"cf": zeros, "mf": zeros, "popularity": popularity}
+        raw_cf = self._cf_profiles.scores(
+            user, n_items, lambda: self._history.positive_recent(user, self.recency_decay)
+        )
+        cf = _scaled_by_max(raw_cf * self._cooccurrence.inverse_norms(n_items))
+        raw_mf = self._mf.score(np.array([user]), n_items)[0]
+        low, span = raw_mf.min(), raw_mf.max() - raw_mf.min()
+        mf = (raw_mf - low) / span if span > 0 else np.zeros(n_items)
+        return {"cf": cf, "mf": mf, "popularity": popularity}
 
     def _mask_unrecommendable(self, total: np.ndarray, user_ids: Sequence[str]) -> None:
         n_items = total.shape[1]

@@ -8,5 +8,6 @@
 from stream.signals.cooccurrence import ItemCooccurrence
 from stream.signals.factorization import OnlineMF
 from stream.signals.popularity import DecayedPopularity
+from stream.signals.profiles import ItemCFProfiles
 
-__all__ = ["DecayedPopularity", "ItemCooccurrence", "OnlineMF"]
+__all__ = ["DecayedPopularity", "ItemCFProfiles", "ItemCooccurrence", "OnlineMF"]

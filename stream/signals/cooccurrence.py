@@ -2,16 +2,19 @@
 
 Two items co-occur when one user engages with both within a window of their
 recent history. Counts are sparse (one neighbour list per item, never a dense
-items x items matrix) and similarity is cosine-normalised at scoring time:
+items x items matrix) and similarity is cosine-normalised:
 
     sim(a, b) = co(a, b) / sqrt(n(a) * n(b))
 
 where ``n`` is the item's total engagement weight. A user's score for item
 ``j`` is ``sum_h r_h * sim(h, j)`` over their recent items ``h`` with recency
-weights ``r_h``.
+weights ``r_h``; :class:`~stream.signals.profiles.ItemCFProfiles` keeps that
+sum up to date per user instead of recomputing it for every ranking.
 """
 
 from __future__ import annotations
+
+from array import array
 
 import numpy as np
 
@@ -19,32 +22,29 @@ from stream.entities import grown
 
 
 class _Neighbours:
-    """One item's sparse row: neighbour ids and weights in growable arrays.
+    """One item's sparse row: neighbour ids and weights.
 
-    The arrays make a row's contribution to a user's scores one vectorised
-    ``out[ids] += w * vals``; the dict finds a neighbour's slot on update.
+    Values sit in ``array.array`` buffers: one update is a cheap Python-level
+    store (the hot path of learning), and ``np.frombuffer`` gives numpy a
+    zero-copy view of the whole row for scoring.
     """
 
-    __slots__ = ("slot", "ids", "vals", "size")
+    __slots__ = ("slot", "ids", "vals")
 
     def __init__(self) -> None:
         self.slot: dict[int, int] = {}
-        self.ids = np.zeros(8, dtype=np.int64)
-        self.vals = np.zeros(8)
-        self.size = 0
+        self.ids = array("q")
+        self.vals = array("d")
 
-    def append(self, neighbour: int, weight: float) -> None:
-        slot = self.slot[neighbour] = self.size
-        self.size += 1
-        if self.size > self.ids.shape[0]:
-            self.ids = grown(self.ids, self.size)
-            self.vals = grown(self.vals, self.size)
-        self.ids[slot] = neighbour
-        self.vals[slot] = weight
+    def id_view(self) -> np.ndarray:
+        return np.frombuffer(self.ids, dtype=np.int64)
+
+    def value_view(self) -> np.ndarray:
+        return np.frombuffer(self.vals, dtype=np.float64)
 
     def get(self, neighbour: int) -> float:
         slot = self.slot.get(neighbour)
-        return 0.0 if slot is None else float(self.vals[slot])
+        return 0.0 if slot is None else self.vals[slot]
 
 
 class ItemCooccurrence:
@@ -94,9 +94,9 @@ class ItemCooccurrence:
         self._totals[item] += weight
         row = self._row(item)
         rows = self._rows
-        # The hot path of learning: one dict probe and one array update per
-        # pair and direction, written inline (a method call per pair costs
-        # as much as the update itself).
+        # The hot path of learning: one dict probe and one store per pair and
+        # direction, written inline (a method call per pair would cost as
+        # much as the update itself).
         for other, other_weight in zip(
             recent_items[-self.max_pairs_per_event :],
             recent_weights[-self.max_pairs_per_event :],
@@ -108,30 +108,39 @@ class ItemCooccurrence:
             for source, target in ((row, other), (rows[other], item)):
                 slot = source.slot.get(target)
                 if slot is None:
-                    source.append(target, pair)
+                    source.slot[target] = len(source.ids)
+                    source.ids.append(target)
+                    source.vals.append(pair)
                 else:
                     source.vals[slot] += pair
+
+    def add_row_to(self, out: np.ndarray, item: int, scale: float) -> None:
+        """``out[j] += scale * co(item, j) / sqrt(n(item))`` for every neighbour ``j``.
+
+        The ``1/sqrt(n(j))`` half of the cosine is left to the caller
+        (:meth:`inverse_norms`), which applies it once to a whole score vector.
+        """
+        if item >= len(self._rows) or self._totals[item] <= 0:
+            return
+        row = self._rows[item]
+        if row.ids:
+            out[row.id_view()] += (scale / self._totals[item] ** 0.5) * row.value_view()
 
     def score(self, items: np.ndarray, weights: np.ndarray, n_items: int) -> np.ndarray:
         """Scores of items ``0..n_items-1`` for a user whose weighted history is given."""
         out = np.zeros(n_items)
-        inv_norm = self._inverse_norms(n_items)
         for item, weight in zip(items.tolist(), weights.tolist(), strict=True):
-            if item >= len(self._rows):
-                continue
-            row = self._rows[item]
-            if row.size:
-                out[row.ids[: row.size]] += (weight * inv_norm[item]) * row.vals[: row.size]
-        out *= inv_norm
+            self.add_row_to(out, item, weight)
+        out *= self.inverse_norms(n_items)
         return out
 
     def strongest_source(self, target: int, items: np.ndarray, weights: np.ndarray) -> int | None:
         """The history item contributing most to ``target``'s score: the "because" of a reason."""
         best, best_value = None, 0.0
         for item, weight in zip(items.tolist(), weights.tolist(), strict=True):
-            if item >= len(self._rows):
+            if item >= len(self._rows) or self._totals[item] <= 0:
                 continue
-            value = weight * self._rows[item].get(target) / max(self._totals[item], 1e-12) ** 0.5
+            value = weight * self._rows[item].get(target) / self._totals[item] ** 0.5
             if value > best_value:
                 best, best_value = item, value
         return best
@@ -142,7 +151,8 @@ class ItemCooccurrence:
         norm = (self._totals[a] * self._totals[b]) ** 0.5
         return self._rows[a].get(b) / norm if norm > 0 else 0.0
 
-    def _inverse_norms(self, n_items: int) -> np.ndarray:
+    def inverse_norms(self, n_items: int) -> np.ndarray:
+        """``1 / sqrt(n(j))`` for items ``0..n_items-1`` (0 for items never engaged with)."""
         totals = np.zeros(n_items)
         known = min(n_items, self._totals.shape[0])
         totals[:known] = self._totals[:known]
@@ -151,6 +161,13 @@ class ItemCooccurrence:
         inv[~np.isfinite(inv)] = 0.0
         return inv
 
+    def totals(self, n_items: int) -> np.ndarray:
+        """Total engagement weight per item (the cosine's ``n``)."""
+        out = np.zeros(n_items)
+        known = min(n_items, self._totals.shape[0])
+        out[:known] = self._totals[:known]
+        return out
+
     def n_pairs(self) -> int:
         """Stored (item, neighbour) entries: the memory this signal holds."""
-        return sum(row.size for row in self._rows)
+        return sum(len(row.ids) for row in self._rows)

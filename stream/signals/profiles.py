@@ -1,0 +1,93 @@
+"""Per-user item-CF score vectors, kept up to date as the user acts.
+
+The item-CF score of user ``u`` is a recency-weighted sum of the similarity
+rows of the user's recent items. Recomputing it for every ranking costs one
+sparse row per history item; instead each user's sum is carried along:
+
+    s_u  <-  decay * s_u  +  w * co(i, .) / sqrt(n(i))        (on each event)
+
+so a ranking reads one vector. Rows change as other users act, so a carried
+sum drifts from the exact one; it is rebuilt from the user's history every
+``refresh_every`` of the user's events (and whenever it is missing), which
+bounds the drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from stream.signals.cooccurrence import ItemCooccurrence
+
+
+class ItemCFProfiles:
+    """Carried item-CF score vectors, one per active user.
+
+    Parameters
+    ----------
+    cooccurrence
+        The co-occurrence whose rows are summed.
+    decay
+        Weight kept per step back in the user's history (recency weighting).
+    refresh_every
+        Rebuild a user's vector from history after this many of their events.
+    """
+
+    def __init__(
+        self, cooccurrence: ItemCooccurrence, decay: float = 0.9, refresh_every: int = 8
+    ) -> None:
+        self.cooccurrence = cooccurrence
+        self.decay = decay
+        self.refresh_every = refresh_every
+        self._vectors: dict[int, np.ndarray] = {}
+        self._since_refresh: dict[int, int] = {}
+
+    def learn(self, user: int, item: int, weight: float, n_items: int) -> None:
+        """Fold the user's newest engagement into their vector (call after the co-occurrence)."""
+        vector = self._vectors.get(user)
+        if vector is None:
+            return  # built from history on the next ranking
+        if vector.shape[0] < n_items:
+            vector = self._vectors[user] = _widened(vector, n_items)
+        vector *= self.decay
+        if weight > 0:
+            self.cooccurrence.add_row_to(vector, item, weight)
+        self._since_refresh[user] = self._since_refresh.get(user, 0) + 1
+
+    def scores(
+        self,
+        user: int,
+        n_items: int,
+        history: Callable[[], tuple[np.ndarray, np.ndarray]],
+    ) -> np.ndarray:
+        """The user's raw item-CF scores (before the ``1/sqrt(n(j))`` normalisation).
+
+        ``history`` gives the user's recency-weighted recent items and their
+        weights; it is called only when the vector must be (re)built.
+        """
+        vector = self._vectors.get(user)
+        if vector is None or self._since_refresh.get(user, 0) >= self.refresh_every:
+            items, weights = history()
+            vector = np.zeros(n_items)
+            for item, weight in zip(items.tolist(), weights.tolist(), strict=True):
+                self.cooccurrence.add_row_to(vector, item, weight)
+            self._vectors[user] = vector
+            self._since_refresh[user] = 0
+        elif vector.shape[0] < n_items:
+            vector = self._vectors[user] = _widened(vector, n_items)
+        return vector[:n_items]
+
+    def forget(self, user: int) -> None:
+        self._vectors.pop(user, None)
+        self._since_refresh.pop(user, None)
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+
+def _widened(vector: np.ndarray, n_items: int) -> np.ndarray:
+    """``vector`` zero-padded to ``n_items`` (items added since it was built)."""
+    wider = np.zeros(max(n_items, 2 * vector.shape[0]))
+    wider[: vector.shape[0]] = vector
+    return wider
