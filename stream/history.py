@@ -39,6 +39,9 @@ class UserHistory:
         self.window = window
         self._recent: dict[int, deque[Interaction]] = {}
         self._seen: dict[int, set[int]] = {}
+        # positive_recent() per user, until the user's history changes: the
+        # user-based CF reads many neighbours' histories per ranking.
+        self._weighted: dict[int, dict[float, tuple[np.ndarray, np.ndarray]]] = {}
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -50,6 +53,7 @@ class UserHistory:
             self._seen[user] = set()
         recent.append(interaction)
         self._seen[user].add(interaction.item)
+        self._weighted.pop(user, None)
 
     def recent(self, user: int) -> deque[Interaction] | tuple[()]:
         return self._recent.get(user, ())
@@ -69,6 +73,9 @@ class UserHistory:
         items, weights
             Two arrays of equal length, items unique.
         """
+        cached = self._weighted.get(user, {}).get(decay)
+        if cached is not None:
+            return cached
         recent = self._recent.get(user)
         if not recent:
             return _EMPTY_INT, _EMPTY_FLOAT
@@ -80,14 +87,17 @@ class UserHistory:
             factor *= decay
         if not weights:
             return _EMPTY_INT, _EMPTY_FLOAT
-        return (
+        result = (
             np.fromiter(weights.keys(), dtype=np.int64, count=len(weights)),
             np.fromiter(weights.values(), dtype=np.float64, count=len(weights)),
         )
+        self._weighted.setdefault(user, {})[decay] = result
+        return result
 
     def forget(self, user: int) -> None:
         self._recent.pop(user, None)
         self._seen.pop(user, None)
+        self._weighted.pop(user, None)
 
 
 _EMPTY_INT = np.zeros(0, dtype=np.int64)

@@ -66,8 +66,9 @@ class ItemCooccurrence:
     [0.0, 0.707, 0.5]
     """
 
-    def __init__(self, max_pairs_per_event: int = 50) -> None:
+    def __init__(self, max_pairs_per_event: int = 50, distance_decay: float = 1.0) -> None:
         self.max_pairs_per_event = max_pairs_per_event
+        self.distance_decay = distance_decay
         self._rows: list[_Neighbours] = []
         self._totals = np.zeros(0)
 
@@ -97,14 +98,17 @@ class ItemCooccurrence:
         # The hot path of learning: one dict probe and one store per pair and
         # direction, written inline (a method call per pair would cost as
         # much as the update itself).
-        for other, other_weight in zip(
-            recent_items[-self.max_pairs_per_event :],
-            recent_weights[-self.max_pairs_per_event :],
-            strict=True,
-        ):
+        window_items = recent_items[-self.max_pairs_per_event :]
+        window_weights = recent_weights[-self.max_pairs_per_event :]
+        # Items engaged with right before count most: weight decays with the
+        # distance in the user's sequence (1.0 = no decay).
+        closeness = self.distance_decay ** (len(window_items) - 1)
+        for other, other_weight in zip(window_items, window_weights, strict=True):
+            this_closeness = closeness
+            closeness /= self.distance_decay
             if other == item or other_weight <= 0:
                 continue
-            pair = weight if weight < other_weight else other_weight
+            pair = (weight if weight < other_weight else other_weight) * this_closeness
             for source, target in ((row, other), (rows[other], item)):
                 slot = source.slot.get(target)
                 if slot is None:

@@ -1,0 +1,179 @@
+"""Task heads: River learners, one per behaviour, over a shared feature vector.
+
+Every head reads the same features of a (user, item) pair: collaborative
+scores, embeddings' agreement, popularity, content affinity, item and user
+statistics. That shared representation is learned from all engagement; the
+heads only learn how to read it for their task, so a task with few labels
+(purchase) benefits from the others' data without its gradient pulling on
+theirs (no task conflict in shared weights).
+
+The funnel is a chain, as in ESMM: ``p(click)``, then ``p(add_to_cart | click)``
+learned only on clicked events, then ``p(purchase | add_to_cart)`` learned
+only on carted ones, and
+
+    p(add_to_cart) = p(click) * p(add_to_cart | click)
+    p(purchase)    = p(add_to_cart) * p(purchase | add_to_cart)
+
+The ``single`` mode is the counterpart the chain is measured against: each
+funnel task learned directly on all funnel events by its own head.
+
+Heads learn one example at a time with River; ranking scores many candidates
+at once by reading each head's weights into a numpy vector (refreshed only
+after the head has learned).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from river import linear_model, optim
+
+from stream.tasks import FUNNEL
+
+TASK_MODES = ("chain", "single")
+
+
+class _LogisticHead:
+    """A River logistic regression that can also score a feature matrix at once.
+
+    ``prior`` sets starting weights, so a head that has not learned yet
+    already ranks sensibly instead of scoring every candidate alike.
+    """
+
+    def __init__(
+        self,
+        names: list[str],
+        learning_rate: float,
+        l2: float,
+        prior: dict[str, float] | None = None,
+    ) -> None:
+        self.names = names
+        self.model = linear_model.LogisticRegression(
+            optimizer=optim.SGD(learning_rate), intercept_lr=learning_rate, l2=l2
+        )
+        for name, weight in (prior or {}).items():
+            self.model._weights[name] = weight  # River has no public setter
+        self.n_learned = 0
+        self._weights: np.ndarray | None = None
+
+    def learn(self, row: np.ndarray, label: int) -> None:
+        self.model.learn_one(dict(zip(self.names, row.tolist(), strict=True)), bool(label))
+        self.n_learned += 1
+        self._weights = None
+
+    def logits(self, matrix: np.ndarray) -> np.ndarray:
+        if self._weights is None:
+            weights = self.model.weights
+            self._weights = np.array([weights.get(name, 0.0) for name in self.names])
+        return matrix @ self._weights + self.model.intercept
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-np.clip(self.logits(matrix), -30.0, 30.0)))
+
+
+class _LinearHead:
+    """A River linear regression (predicted stars), scoring matrices at once."""
+
+    def __init__(self, names: list[str], learning_rate: float, l2: float) -> None:
+        self.names = names
+        self.model = linear_model.LinearRegression(
+            optimizer=optim.SGD(learning_rate), intercept_lr=learning_rate, l2=l2
+        )
+        self.n_learned = 0
+        self._weights: np.ndarray | None = None
+
+    def learn(self, row: np.ndarray, target: float) -> None:
+        self.model.learn_one(dict(zip(self.names, row.tolist(), strict=True)), target)
+        self.n_learned += 1
+        self._weights = None
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        if self._weights is None:
+            weights = self.model.weights
+            self._weights = np.array([weights.get(name, 0.0) for name in self.names])
+        return matrix @ self._weights + self.model.intercept
+
+
+class TaskHeads:
+    """All heads of the model: relevance, the funnel chain, like, and rating.
+
+    Parameters
+    ----------
+    feature_names
+        Names of the shared feature columns, in order.
+    mode
+        ``"chain"`` (ESMM-style conditional heads) or ``"single"`` (independent heads).
+    learning_rate, l2
+        SGD step and L2 penalty of every head.
+    rating_offset
+        Stars the rating head predicts around (it learns the residual).
+    relevance_prior
+        Starting weights of the relevance head (by feature name).
+    """
+
+    def __init__(
+        self,
+        feature_names: list[str],
+        mode: str = "chain",
+        learning_rate: float = 0.05,
+        l2: float = 0.0,
+        rating_offset: float = 3.5,
+        relevance_prior: dict[str, float] | None = None,
+    ) -> None:
+        if mode not in TASK_MODES:
+            raise ValueError(f"mode must be one of {TASK_MODES}, got {mode!r}")
+        self.mode = mode
+        self.rating_offset = rating_offset
+        names = list(feature_names)
+        self.relevance = _LogisticHead(names, learning_rate, l2, relevance_prior)
+        self.click = _LogisticHead(names, learning_rate, l2)
+        # chain: conditionals; single: the task itself on all funnel events.
+        self.add_to_cart = _LogisticHead(names, learning_rate, l2)
+        self.purchase = _LogisticHead(names, learning_rate, l2)
+        self.like = _LogisticHead(names, learning_rate, l2)
+        self.rating = _LinearHead(names, learning_rate, l2)
+
+    def learn_relevance(self, row: np.ndarray, label: int) -> None:
+        """Engaged (1) or a sampled candidate the user passed over (0)."""
+        self.relevance.learn(row, label)
+
+    def learn_event(self, row: np.ndarray, event_type: str, value: float | None) -> None:
+        """The task labels this event gives (see :mod:`stream.tasks`)."""
+        if event_type in FUNNEL:
+            depth = FUNNEL.index(event_type)
+            self.click.learn(row, depth >= 1)
+            if self.mode == "chain":
+                if depth >= 1:
+                    self.add_to_cart.learn(row, depth >= 2)
+                if depth >= 2:
+                    self.purchase.learn(row, depth >= 3)
+            else:
+                self.add_to_cart.learn(row, depth >= 2)
+                self.purchase.learn(row, depth >= 3)
+        elif event_type == "rating" and value is not None:
+            self.like.learn(row, value >= 4.0)
+            self.rating.learn(row, value - self.rating_offset)
+        elif event_type == "dislike":
+            self.like.learn(row, 0)
+
+    def predict(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
+        """Every head's prediction for each row of ``matrix``.
+
+        Funnel tasks appear once the funnel has been seen, ``like`` and
+        ``rating`` once ratings have: a head that never learned says nothing.
+        """
+        out = {"relevance": self.relevance.predict(matrix)}
+        out["relevance_logit"] = self.relevance.logits(matrix)
+        if self.click.n_learned:
+            click = self.click.predict(matrix)
+            if self.mode == "chain":
+                cart = click * self.add_to_cart.predict(matrix)
+                purchase = cart * self.purchase.predict(matrix)
+            else:
+                cart = self.add_to_cart.predict(matrix)
+                purchase = self.purchase.predict(matrix)
+            out.update(click=click, add_to_cart=cart, purchase=purchase)
+        if self.like.n_learned:
+            out["like"] = self.like.predict(matrix)
+        if self.rating.n_learned:
+            out["rating"] = np.clip(self.rating.predict(matrix) + self.rating_offset, 1.0, 5.0)
+        return out

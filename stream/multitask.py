@@ -1,0 +1,422 @@
+"""The multi-task recommender: candidates from every source, scored by task heads.
+
+Ranking one user goes in four steps:
+
+1. **Signals** over the whole catalog (the hybrid model's): item-CF from the
+   user's recency-weighted history, MF embeddings, decayed popularity.
+2. **Candidates**: the top ``n_candidates`` items by the signals' blend, plus
+   up to ``n_fresh_candidates`` items with little history ranked by content
+   affinity (so new items can be found before anyone has engaged with them).
+3. **Heads** (:class:`~stream.heads.TaskHeads`, River learners) score every
+   candidate from one shared feature vector: relevance, the funnel chain
+   (click -> add_to_cart -> purchase), like; the final score weighs the
+   tasks with ``task_weights``.
+4. **Diversity**: a maximal-marginal-relevance re-rank trades score for
+   content novelty within the list, with the knob ``diversity`` (0 = off).
+
+Learning one event: its features are taken *before* the event changes any
+state (exactly what ranking saw), the heads learn from them (the relevance
+head also from candidates the user passed over), and then every signal learns.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from stream.entities import grown
+from stream.events import Event, Item
+from stream.features import ItemContent, UserTaste
+from stream.heads import TaskHeads
+from stream.hybrid import HybridRecommender
+from stream.model import RecommendedItem
+
+#: Value of each behaviour: the final score is
+#: ``p(relevance) * (1 + sum_t weight_t * p_t)``, where the funnel and like
+#: heads predict how far an engagement goes given that it happens.
+DEFAULT_TASK_WEIGHTS: dict[str, float] = {
+    "click": 0.2,
+    "add_to_cart": 0.2,
+    "purchase": 0.3,
+    "like": 0.2,
+}
+
+#: The relevance head starts out ranking by the retrieval blend: before it
+#: has learned from anything it agrees with the candidates' order.
+RELEVANCE_PRIOR = {"blend": 5.0}
+
+#: Columns of the shared feature vector of a (user, item) pair.
+FEATURE_NAMES = [
+    "cf",  # item-CF score, normalised per user
+    "mf",  # MF score, min-max normalised per user
+    "popularity",  # decayed popularity, normalised by the top item
+    "ucf",  # user-based CF over recent neighbours, normalised per user
+    "blend",  # the retrieval blend of the three above (what chose the candidates)
+    "content",  # cosine of the user's content profile and the item's content
+    "content_recent",  # the same against the user's last few items only
+    "cf_x_content",  # collaborative and content evidence agreeing
+    "item_log_count",  # how much evidence the item has
+    "item_is_fresh",  # fewer than fresh_threshold engagements
+    "user_log_count",  # how much evidence the user has
+    "item_mean_rating",  # centred; 0 when unknown
+    "user_mean_rating",  # centred; 0 when unknown
+    "item_log_price",  # 0 when the catalog has no price
+    "item_year",  # (year - 1990) / 30; 0 when unknown
+]
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+class _Counts:
+    """Engagement counts and rating sums per dense id (users or items)."""
+
+    def __init__(self) -> None:
+        self.events = np.zeros(0)
+        self.rating_sum = np.zeros(0)
+        self.rating_n = np.zeros(0)
+
+    def _ensure(self, rows: int) -> None:
+        if rows > self.events.shape[0]:
+            self.events = grown(self.events, rows)
+            self.rating_sum = grown(self.rating_sum, rows)
+            self.rating_n = grown(self.rating_n, rows)
+
+    def add(self, row: int, rating: float | None) -> None:
+        self._ensure(row + 1)
+        self.events[row] += 1
+        if rating is not None:
+            self.rating_sum[row] += rating
+            self.rating_n[row] += 1
+
+    def clear(self, row: int) -> None:
+        if row < self.events.shape[0]:
+            self.events[row] = self.rating_sum[row] = self.rating_n[row] = 0.0
+
+    def of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Event counts and centred mean ratings (0 without ratings) of ``rows``."""
+        if rows.size:
+            self._ensure(int(rows.max()) + 1)
+        # Shrink towards the midpoint: two ratings say less than two hundred.
+        mean = (self.rating_sum[rows] + 3.5 * 2.0) / (self.rating_n[rows] + 2.0)
+        return self.events[rows], (mean - 3.5) / 1.5
+
+
+class MultiTaskRecommender(HybridRecommender):
+    """Multi-task heads over collaborative, content and popularity signals.
+
+    Parameters
+    ----------
+    task_weights
+        Value of each behaviour (``click``, ``add_to_cart``, ``purchase``,
+        ``like``): the score is ``p(relevance) * (1 + sum_t weight_t * p_t)``.
+    task_mode
+        ``"chain"`` (ESMM-style funnel) or ``"single"`` (independent heads,
+        the counterpart the chain is measured against).
+    n_candidates
+        Items taken from the signals' blend for the heads to score.
+    n_fresh_candidates
+        Items with little history added by content affinity.
+    fresh_threshold
+        Engagements below which an item counts as fresh (cold).
+    n_head_negatives
+        Candidates the user passed over, learned as relevance negatives per event.
+    head_learning_rate
+        SGD step of the River heads.
+    diversity
+        Maximal-marginal-relevance weight: 0 ranks by score alone; higher
+        values trade score for lists whose items differ in content.
+    **hybrid
+        Settings of the underlying signals (see :class:`HybridRecommender`).
+    """
+
+    name = "multitask"
+
+    def __init__(
+        self,
+        task_weights: dict[str, float] | None = None,
+        task_mode: str = "chain",
+        n_candidates: int = 100,
+        n_fresh_candidates: int = 10,
+        fresh_threshold: int = 5,
+        n_head_negatives: int = 4,
+        head_learning_rate: float = 0.01,
+        diversity: float = 0.0,
+        **hybrid: Any,
+    ) -> None:
+        hybrid.setdefault("user_cf", True)
+        super().__init__(**hybrid)
+        self.task_weights = dict(DEFAULT_TASK_WEIGHTS if task_weights is None else task_weights)
+        self.task_mode = task_mode
+        self.n_candidates = n_candidates
+        self.n_fresh_candidates = n_fresh_candidates
+        self.fresh_threshold = fresh_threshold
+        self.n_head_negatives = n_head_negatives
+        self.head_learning_rate = head_learning_rate
+        self.diversity = diversity
+        unknown = set(self.task_weights) - set(DEFAULT_TASK_WEIGHTS)
+        if unknown:
+            raise ValueError(f"unknown tasks {sorted(unknown)}; use {sorted(DEFAULT_TASK_WEIGHTS)}")
+        if not 0.0 <= diversity <= 1.0:
+            raise ValueError("diversity must be in [0, 1]")
+        self._hybrid_params = hybrid
+        self._content = ItemContent()
+        self._taste = UserTaste(self._content)
+        self._recent_taste = UserTaste(self._content, decay=0.5)
+        self._heads = TaskHeads(
+            FEATURE_NAMES,
+            mode=task_mode,
+            learning_rate=head_learning_rate,
+            relevance_prior=RELEVANCE_PRIOR,
+        )
+        self._user_counts = _Counts()
+        self._item_counts = _Counts()
+        self._last_candidates: dict[int, np.ndarray] = {}
+        self._head_rng = np.random.default_rng(self.seed + 1)
+        # Signal vectors of the user ranked last, valid until the model learns
+        # again: in test-then-learn the event's features come for free.
+        self._state_version = 0
+        self._vector_cache: tuple[int, int, dict[str, np.ndarray]] | None = None
+
+    def params(self) -> dict[str, Any]:
+        params = {name: value for name, value in super().params().items() if name != "hybrid"}
+        params.update(self._hybrid_params)
+        return params
+
+    # ------------------------------------------------------------------ learning
+
+    def add_item(self, item: Item) -> None:
+        super().add_item(item)
+        self._content.set(self._items.get(item.item_id), item.features)  # type: ignore[arg-type]
+
+    def learn_one(self, event: Event) -> None:
+        if event.event_type == "forget_user":
+            self.forget_user(event.user_id)
+            return
+        assert event.item_id is not None
+        user, item = self._users.get(event.user_id), self._items.get(event.item_id)
+        self._learn_heads(event, user, item)
+        super().learn_one(event)
+        self._state_version += 1
+        user, item = self._users.get(event.user_id), self._items.get(event.item_id)
+        assert user is not None and item is not None
+        rating = event.value if event.event_type == "rating" else None
+        self._user_counts.add(user, rating)
+        self._item_counts.add(item, rating)
+        weight = self.event_weight(event)
+        if weight > 0:
+            self._taste.learn(user, item, weight)
+            self._recent_taste.learn(user, item, weight)
+
+    def _learn_heads(self, event: Event, user: int | None, item: int | None) -> None:
+        """Heads learn from features as they were before this event."""
+        n_items = self._items.capacity
+        if item is None or n_items == 0:
+            return  # an item never seen has no features yet; nothing to learn from
+        pool = self._last_candidates.get(user, _EMPTY) if user is not None else _EMPTY
+        # The relevance head re-ranks the candidate pool, so it learns from the
+        # pool as it was offered: the engaged item against others from the
+        # same pool. Events whose item was not in the pool teach it nothing
+        # about re-ranking (and negatives from outside the pool would bias it
+        # towards whatever the pool is not).
+        in_pool = self.event_weight(event) > 0 and bool((pool == item).any())
+        negatives = self._sample_negatives(pool, item) if in_pool else _EMPTY
+        rows = self._features(user, np.concatenate([[item], negatives]), n_items)
+        self._heads.learn_event(rows[0], event.event_type, event.value)
+        if in_pool:
+            # Pairwise (RankNet with a linear scorer): the head learns which of
+            # two candidates was picked, which is all re-ranking needs.
+            for row in rows[1:]:
+                self._heads.learn_relevance(rows[0] - row, 1)
+                self._heads.learn_relevance(row - rows[0], 0)
+
+    def _sample_negatives(self, pool: np.ndarray, item: int) -> np.ndarray:
+        """Other candidates of the pool the engaged item was picked from."""
+        others = pool[pool != item]
+        take = min(self.n_head_negatives, others.size)
+        return self._head_rng.choice(others, take, replace=False) if take else _EMPTY
+
+    def forget_user(self, user_id: str) -> bool:
+        row = self._users.get(user_id)
+        if row is not None:
+            self._taste.forget(row)
+            self._recent_taste.forget(row)
+            self._user_counts.clear(row)
+            self._last_candidates.pop(row, None)
+            self._vector_cache = None
+        return super().forget_user(user_id)
+
+    # ------------------------------------------------------------------ features
+
+    def _vectors(self, user: int | None, n_items: int) -> dict[str, np.ndarray]:
+        key = -1 if user is None else user
+        cache = self._vector_cache
+        if cache is not None and cache[0] == key and cache[1] == self._state_version:
+            vectors = cache[2]
+            if vectors["cf"].shape[0] == n_items:
+                return vectors
+        vectors = self._signal_vectors(user, n_items)
+        self._vector_cache = (key, self._state_version, vectors)
+        return vectors
+
+    def _features(self, user: int | None, items: np.ndarray, n_items: int) -> np.ndarray:
+        """The shared feature matrix of (user, item) for each of ``items``."""
+        vectors = self._vectors(user, n_items)
+        item_events, item_rating = self._item_counts.of(items)
+        if user is not None:
+            user_events, user_rating = self._user_counts.of(np.array([user]))
+            content = self._taste.affinity(user, items)
+            content_recent = self._recent_taste.affinity(user, items)
+        else:
+            user_events, user_rating = np.zeros(1), np.zeros(1)
+            content = content_recent = np.zeros(items.shape[0])
+        year, has_year = self._content.year(items)
+        price = self._content.price(items)
+        return np.column_stack(
+            [
+                vectors["cf"][items],
+                vectors["mf"][items],
+                vectors["popularity"][items],
+                vectors["ucf"][items],
+                sum(self.blend[name] * vectors[name][items] for name in self.blend),
+                content,
+                content_recent,
+                vectors["cf"][items] * content,
+                np.log1p(item_events) / 8.0,
+                (item_events < self.fresh_threshold).astype(float),
+                np.full(items.shape[0], math.log1p(user_events[0]) / 8.0),
+                item_rating,
+                np.full(items.shape[0], user_rating[0]),
+                np.log1p(price) / 8.0,
+                np.where(has_year, (year - 1990.0) / 30.0, 0.0),
+            ]
+        )
+
+    # ------------------------------------------------------------------ prediction
+
+    def predict_tasks(self, event: Event) -> dict[str, float]:
+        item = self._items.get(event.item_id) if event.item_id is not None else None
+        if item is None:
+            return {}
+        user = self._users.get(event.user_id)
+        rows = self._features(user, np.array([item]), self._items.capacity)
+        predictions = self._heads.predict(rows)
+        predictions.pop("relevance_logit")
+        return {task: float(values[0]) for task, values in predictions.items()}
+
+    def recommend(
+        self, user_ids: Sequence[str], k: int, *, with_reasons: bool = True
+    ) -> list[list[RecommendedItem]]:
+        n_items = self._items.capacity
+        if n_items == 0 or k <= 0:
+            return [[] for _ in user_ids]
+        return [self._recommend_user(uid, k, n_items, with_reasons) for uid in user_ids]
+
+    def _recommend_user(
+        self, user_id: str, k: int, n_items: int, with_reasons: bool
+    ) -> list[RecommendedItem]:
+        user = self._users.get(user_id)
+        vectors = self._vectors(user, n_items)
+        blend = sum(self.blend[name] * vectors[name] for name in self.blend)
+        blocked = self._blocked(user, n_items)
+        candidates, fresh = self._candidates(user, blend, blocked, n_items)
+        if candidates.size == 0:
+            return []
+        features = self._features(user, candidates, n_items)
+        predictions = self._heads.predict(features)
+        value = 1.0 + sum(
+            self.task_weights[task] * values
+            for task, values in predictions.items()
+            if task in self.task_weights
+        )
+        # Log-space product: relevance logit + log value keeps the order of
+        # p(relevance) * value without squashing distinctions near p = 1.
+        score = predictions.pop("relevance_logit") + np.log(value)
+        chosen = self._diversify(candidates, score, k)
+        if user is not None:
+            self._last_candidates[user] = candidates
+        entries = []
+        fresh_set = set(fresh.tolist())
+        for position in chosen:
+            item = int(candidates[position])
+            scores = {task: round(float(v[position]), 6) for task, v in predictions.items()}
+            reason = ""
+            if with_reasons:
+                reason = self._reason_for(user_id, user, item, vectors, item in fresh_set)
+            entries.append(
+                RecommendedItem(self._items.external(item), float(score[position]), scores, reason)
+            )
+        return entries
+
+    def _blocked(self, user: int | None, n_items: int) -> np.ndarray:
+        blocked = self._withdrawn[:n_items].copy()
+        if self.exclude_seen and user is not None:
+            seen = self._history.seen(user)
+            if seen:
+                blocked[list(seen)] = True
+        return blocked
+
+    def _candidates(
+        self, user: int | None, blend: np.ndarray, blocked: np.ndarray, n_items: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top items by the signals' blend, plus fresh items by content affinity."""
+        open_items = np.flatnonzero(~blocked)
+        if open_items.size == 0:
+            return _EMPTY, _EMPTY
+        take = min(self.n_candidates, open_items.size)
+        best = open_items[np.argpartition(-blend[open_items], take - 1)[:take]]
+        best = best[np.argsort(-blend[best], kind="stable")]
+        fresh = _EMPTY
+        if self.n_fresh_candidates and user is not None:
+            counts, _ = self._item_counts.of(open_items)
+            cold = open_items[counts < self.fresh_threshold]
+            cold = cold[self._content.has_content(n_items)[cold]]
+            if cold.size:
+                affinity = self._taste.affinity(user, cold)
+                take = min(self.n_fresh_candidates, cold.size)
+                fresh = cold[np.argpartition(-affinity, take - 1)[:take]]
+                fresh = fresh[affinity[np.searchsorted(cold, fresh)] > 0]
+                fresh = np.setdiff1d(fresh, best, assume_unique=True)
+        return np.concatenate([best, fresh]), fresh
+
+    def _diversify(self, candidates: np.ndarray, score: np.ndarray, k: int) -> list[int]:
+        """Positions of the chosen candidates: by score, or by MMR when ``diversity > 0``."""
+        k = min(k, candidates.size)
+        if self.diversity <= 0:
+            top = np.argpartition(-score, k - 1)[:k]
+            return top[np.argsort(-score[top], kind="stable")].tolist()
+        vectors = self._content.vectors(candidates)
+        similarity = vectors @ vectors.T
+        spread = score.max() - score.min()
+        relevance = (score - score.min()) / spread if spread > 0 else np.zeros_like(score)
+        chosen: list[int] = []
+        max_similarity = np.zeros(candidates.size)
+        available = np.ones(candidates.size, dtype=bool)
+        for _ in range(k):
+            value = (1 - self.diversity) * relevance - self.diversity * max_similarity
+            value[~available] = -np.inf
+            pick = int(np.argmax(value))
+            chosen.append(pick)
+            available[pick] = False
+            max_similarity = np.maximum(max_similarity, similarity[pick])
+        return chosen
+
+    def _reason_for(
+        self,
+        user_id: str,
+        user: int | None,
+        item: int,
+        vectors: dict[str, np.ndarray],
+        fresh: bool,
+    ) -> str:
+        if fresh:
+            return "new, in a genre you like"
+        parts = {name: float(vectors[name][item]) for name in self.blend}
+        return self._reason(user_id, item, parts)
+
+    def state_size(self) -> dict[str, Any]:
+        size = super().state_size()
+        size["candidate_caches"] = len(self._last_candidates)
+        return size

@@ -1,0 +1,133 @@
+"""User-based collaborative filtering over recent neighbours, learned incrementally.
+
+Two users are neighbours when they engage with the same items. Each item
+remembers its last few engagers; when a user engages with an item, their
+overlap with each of those recent engagers grows. Similarity is cosine:
+
+    sim(u, v) = overlap(u, v) / sqrt(n(u) * n(v))
+
+A user's score for item ``j`` sums, over their top neighbours, the
+neighbour's similarity times the neighbour's recency-weighted engagement
+with ``j``. The neighbour list is cached and rebuilt every ``refresh_every``
+of the user's events, so ranking does not sort all overlaps each time.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+_EMPTY_INT = np.zeros(0, dtype=np.int64)
+
+
+class UserNeighbourhood:
+    """Incremental cosine user-user similarity over recent co-engagement.
+
+    Parameters
+    ----------
+    engagers_per_item
+        Recent engagers each item remembers: the users a new engagement is
+        compared with (bounds the cost of one update).
+    n_neighbours
+        Neighbours whose recent items are summed when scoring.
+    refresh_every
+        Rebuild a user's neighbour list after this many of their events.
+
+    >>> nb = UserNeighbourhood()
+    >>> for user, item in [(0, 10), (1, 10), (0, 11), (1, 11), (1, 12), (2, 13)]:
+    ...     nb.learn(user, item, 1.0)
+    >>> nb.neighbours(0)[0].tolist()
+    [1]
+    """
+
+    def __init__(
+        self, engagers_per_item: int = 30, n_neighbours: int = 30, refresh_every: int = 8
+    ) -> None:
+        self.engagers_per_item = engagers_per_item
+        self.n_neighbours = n_neighbours
+        self.refresh_every = refresh_every
+        self._engagers: dict[int, deque[int]] = {}
+        self._overlap: dict[int, dict[int, float]] = {}
+        self._totals: dict[int, float] = {}
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._score_cache: dict[int, np.ndarray] = {}
+        self._since_refresh: dict[int, int] = {}
+
+    def learn(self, user: int, item: int, weight: float) -> None:
+        if weight <= 0:
+            return
+        self._totals[user] = self._totals.get(user, 0.0) + weight
+        engagers = self._engagers.get(item)
+        if engagers is None:
+            engagers = self._engagers[item] = deque(maxlen=self.engagers_per_item)
+        mine = self._overlap.setdefault(user, {})
+        for other in set(engagers):
+            if other == user:
+                continue
+            mine[other] = mine.get(other, 0.0) + weight
+            theirs = self._overlap.setdefault(other, {})
+            theirs[user] = theirs.get(user, 0.0) + weight
+        engagers.append(user)
+        self._since_refresh[user] = self._since_refresh.get(user, 0) + 1
+
+    def neighbours(self, user: int) -> tuple[np.ndarray, np.ndarray]:
+        """The user's top neighbours and their cosine similarities (cached)."""
+        cached = self._cache.get(user)
+        if cached is not None and self._since_refresh.get(user, 0) < self.refresh_every:
+            return cached
+        overlap = self._overlap.get(user)
+        if not overlap:
+            result = (_EMPTY_INT, np.zeros(0))
+        else:
+            others = np.fromiter(overlap.keys(), dtype=np.int64, count=len(overlap))
+            counts = np.fromiter(overlap.values(), dtype=np.float64, count=len(overlap))
+            totals = np.array([self._totals.get(v, 1.0) for v in others.tolist()])
+            sims = counts / np.sqrt(self._totals.get(user, 1.0) * totals)
+            take = min(self.n_neighbours, sims.size)
+            top = np.argpartition(-sims, take - 1)[:take]
+            result = (others[top], sims[top])
+        self._cache[user] = result
+        self._since_refresh[user] = 0
+        return result
+
+    def scores(
+        self,
+        user: int,
+        n_items: int,
+        recent_of: Callable[[int], tuple[np.ndarray, np.ndarray]],
+    ) -> np.ndarray:
+        """``sum_v sim(u, v) * r_v(j)`` over the top neighbours ``v``, for every item ``j``.
+
+        ``recent_of(v)`` gives a neighbour's recency-weighted recent items.
+        The vector is rebuilt with the neighbour list, so between refreshes it
+        reads what the neighbours had done at the last refresh.
+        """
+        fresh = self._since_refresh.get(user, 0) < self.refresh_every
+        cached = self._score_cache.get(user)
+        if fresh and cached is not None and cached.shape[0] >= n_items:
+            return cached[:n_items]
+        others, sims = self.neighbours(user)
+        out = np.zeros(n_items)
+        for other, sim in zip(others.tolist(), sims.tolist(), strict=True):
+            items, weights = recent_of(other)
+            if items.size:
+                out[items[items < n_items]] += sim * weights[items < n_items]
+        self._score_cache[user] = out
+        return out
+
+    def forget(self, user: int) -> None:
+        """Remove the user from every overlap, engager list and cache."""
+        for other in self._overlap.pop(user, {}):
+            self._overlap.get(other, {}).pop(user, None)
+            self._cache.pop(other, None)
+        for engagers in self._engagers.values():
+            if user in engagers:
+                kept = [u for u in engagers if u != user]
+                engagers.clear()
+                engagers.extend(kept)
+        self._totals.pop(user, None)
+        self._cache.pop(user, None)
+        self._score_cache.pop(user, None)
+        self._since_refresh.pop(user, None)
