@@ -39,7 +39,8 @@ from consumers.side_topics import SideTopicReader
 from stream.errors import InvalidRecord
 from stream.events import Event, decode_event
 from stream.model import RecommendedItem, Recommender
-from stream.online_eval import RollingHitRate
+from stream.online_eval import RollingAUC, RollingHitRate
+from stream.tasks import task_labels
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class RecommenderService:
         self.metrics = metrics or ServiceMetrics()
         self.stop_requested = threading.Event()
         self.hits = RollingHitRate(k=settings.k)
+        self.task_aucs: dict[str, RollingAUC] = {}
         self.dead_letters = DeadLetters(settings.dlq_topic, settings.group_id, self.metrics)
         self.stats = ServiceStats()
         self.metrics_port: int | None = None
@@ -226,6 +228,10 @@ class RecommenderService:
         m = self.metrics
         m.batch_processing.observe(time.perf_counter() - started)
         m.online_hit_rate.labels(k=str(self.settings.k)).set(self.hits.rate)
+        for task, auc in self.task_aucs.items():
+            value = auc.value()
+            if value is not None:
+                m.task_auc.labels(task=task).set(value)
         m.model_users.set(self.model.n_users)
         m.model_items.set(self.model.n_items)
         if n_events:
@@ -253,8 +259,17 @@ class RecommenderService:
             self._publish_list(event.user_id, None)
             return
         assert event.item_id is not None
-        # Score before learning, or the hit rate would leak the answer.
+        # Score before learning, or the hit rate and AUCs would leak the answer.
         self.hits.observe(event.user_id, event.item_id)
+        labels = task_labels(event)
+        if labels:
+            predictions = self.model.predict_tasks(event)
+            for task, label in labels.items():
+                if task in predictions:
+                    auc = self.task_aucs.get(task)
+                    if auc is None:
+                        auc = self.task_aucs[task] = RollingAUC()
+                    auc.add(predictions[task], label)
         self.model.learn_one(event)
         touched[event.user_id] = Trigger(event.event_id, event.timestamp, kafka_timestamp_ms)
 

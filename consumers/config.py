@@ -40,6 +40,7 @@ class Settings:
     output_topic: str = _opt("recommendations", "topic of recommendations (out, compacted)")
     dlq_topic: str = _opt("user-events.dlq", "dead-letter topic for rejected records")
     k: int = _opt(10, "items per recommendation list")
+    model: str = _opt("hybrid", "model class (see stream.registry.MODELS)")
     metrics_host: str = _opt("0.0.0.0", "address the /metrics server binds to")  # noqa: S104
     metrics_port: int = _opt(9108, "port of the /metrics server (0: pick a free one)")
     state_dir: str = _opt("./streamrec-state", "directory for model state")
@@ -67,6 +68,10 @@ class Settings:
     log_level: str = _opt("INFO", "logging level")
 
     def __post_init__(self) -> None:
+        from stream.registry import MODELS  # local: keeps config importable alone
+
+        if self.model not in MODELS:
+            raise ConfigError(f"model must be one of {sorted(MODELS)}, got {self.model!r}")
         if self.k < 1:
             raise ConfigError(f"k must be >= 1, got {self.k}")
         if not 0 <= self.metrics_port <= 65535:

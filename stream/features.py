@@ -134,55 +134,66 @@ class ItemContent:
 
 
 class UserTaste:
-    """Each user's decayed content profile: what kinds of items they engage with.
+    """Each user's decayed content profiles: what kinds of items they engage with.
+
+    One profile per decay, kept side by side so one engagement and one
+    scoring touch them all at once: a slow decay says what the user likes in
+    general, a fast one what they are into right now.
 
     Parameters
     ----------
     content
         Where item content vectors come from.
-    decay
-        Weight kept by the old profile at each new engagement.
+    decays
+        Weight kept by each profile at each new engagement.
     """
 
-    def __init__(self, content: ItemContent, decay: float = 0.95) -> None:
+    def __init__(self, content: ItemContent, decays: tuple[float, ...] = (0.95, 0.5)) -> None:
         self.content = content
-        self.decay = decay
+        self.decays = decays
+        self._decay_column = np.array(decays)[:, None]
         self._profiles: dict[int, np.ndarray] = {}
 
     def learn(self, user: int, item: int, weight: float) -> None:
         vector = self.content.vectors(np.array([item]))[0]
         if not vector.any():
             return
-        profile = self._profiles.get(user)
-        if profile is None or profile.shape[0] != vector.shape[0]:
-            profile = _resized(profile, vector.shape[0])
-        self._profiles[user] = self.decay * profile + weight * vector
+        profiles = self._aligned(user, vector.shape[0])
+        self._profiles[user] = self._decay_column * profiles + weight * vector
+
+    def _aligned(self, user: int, width: int) -> np.ndarray:
+        profiles = self._profiles.get(user)
+        if profiles is None or profiles.shape[1] != width:
+            profiles = _resized(profiles, len(self.decays), width)
+            self._profiles[user] = profiles
+        return profiles
 
     def affinity(self, user: int, items: np.ndarray) -> np.ndarray:
-        """Cosine between the user's profile and each item's content (0 without either)."""
-        profile = self._profiles.get(user)
-        if profile is None or not items.size:
-            return np.zeros(items.shape[0])
+        """Cosine of each profile with each item's content, shape ``(items, decays)``.
+
+        Zero where the user has no profile or the item no content.
+        """
+        if user not in self._profiles or not items.size:
+            return np.zeros((items.shape[0], len(self.decays)))
         vectors = self.content.vectors(items)
-        if profile.shape[0] != vectors.shape[1]:
-            profile = self._profiles[user] = _resized(profile, vectors.shape[1])
-        norm = np.linalg.norm(profile)
-        return vectors @ profile / norm if norm > 0 else np.zeros(items.shape[0])
+        profiles = self._aligned(user, vectors.shape[1])
+        norms = np.linalg.norm(profiles, axis=1)
+        return (vectors @ profiles.T) / np.where(norms > 0, norms, 1.0)
 
     def forget(self, user: int) -> None:
         self._profiles.pop(user, None)
 
-    def set_profile(self, user: int, vector: np.ndarray) -> None:
-        """Seed a user's profile (cold start from demographics or another domain)."""
-        self._profiles[user] = vector.copy()
+    def set_profile(self, user: int, profiles: np.ndarray) -> None:
+        """Seed a user's profiles (cold start from demographics or another domain)."""
+        self._profiles[user] = np.atleast_2d(profiles).copy()
 
     def profile(self, user: int) -> np.ndarray | None:
         return self._profiles.get(user)
 
 
-def _resized(vector: np.ndarray | None, size: int) -> np.ndarray:
-    out = np.zeros(size)
-    if vector is not None:
-        n = min(size, vector.shape[0])
-        out[:n] = vector[:n]
+def _resized(profiles: np.ndarray | None, rows: int, width: int) -> np.ndarray:
+    out = np.zeros((rows, width))
+    if profiles is not None:
+        n = min(width, profiles.shape[1])
+        out[:, :n] = profiles[:, :n]
     return out

@@ -45,10 +45,13 @@ class _LogisticHead:
         learning_rate: float,
         l2: float,
         prior: dict[str, float] | None = None,
+        intercept: bool = True,
     ) -> None:
         self.names = names
         self.model = linear_model.LogisticRegression(
-            optimizer=optim.SGD(learning_rate), intercept_lr=learning_rate, l2=l2
+            optimizer=optim.SGD(learning_rate),
+            intercept_lr=learning_rate if intercept else 0.0,
+            l2=l2,
         )
         for name, weight in (prior or {}).items():
             self.model._weights[name] = weight  # River has no public setter
@@ -124,7 +127,9 @@ class TaskHeads:
         self.mode = mode
         self.rating_offset = rating_offset
         names = list(feature_names)
-        self.relevance = _LogisticHead(names, learning_rate, l2, relevance_prior)
+        # Pairwise: learns from (picked - passed over) differences, all
+        # labelled 1, so it has no intercept to learn (it would only drift).
+        self.relevance = _LogisticHead(names, learning_rate, l2, relevance_prior, intercept=False)
         self.click = _LogisticHead(names, learning_rate, l2)
         # chain: conditionals; single: the task itself on all funnel events.
         self.add_to_cart = _LogisticHead(names, learning_rate, l2)
@@ -133,7 +138,7 @@ class TaskHeads:
         self.rating = _LinearHead(names, learning_rate, l2)
 
     def learn_relevance(self, row: np.ndarray, label: int) -> None:
-        """Engaged (1) or a sampled candidate the user passed over (0)."""
+        """A pairwise example: ``row`` is (engaged - passed over) features, label 1."""
         self.relevance.learn(row, label)
 
     def learn_event(self, row: np.ndarray, event_type: str, value: float | None) -> None:

@@ -22,6 +22,7 @@ head also from candidates the user passed over), and then every signal learns.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,6 +48,11 @@ DEFAULT_TASK_WEIGHTS: dict[str, float] = {
 #: The relevance head starts out ranking by the retrieval blend: before it
 #: has learned from anything it agrees with the candidates' order.
 RELEVANCE_PRIOR = {"blend": 5.0}
+
+#: Rows of a user's signal matrix: the hybrid's signals, then their blend.
+SIGNAL_ROWS = ("cf", "mf", "popularity", "ucf", "blend")
+#: Item-side feature columns kept per item.
+ITEM_STATIC = ("item_log_count", "item_is_fresh", "item_mean_rating", "item_log_price", "item_year")
 
 #: Columns of the shared feature vector of a (user, item) pair.
 FEATURE_NAMES = [
@@ -128,6 +134,9 @@ class MultiTaskRecommender(HybridRecommender):
     diversity
         Maximal-marginal-relevance weight: 0 ranks by score alone; higher
         values trade score for lists whose items differ in content.
+    vector_cache_size
+        Users whose last signal vectors are kept for learning-time features
+        (memory: this many x 5 x items floats).
     **hybrid
         Settings of the underlying signals (see :class:`HybridRecommender`).
     """
@@ -144,6 +153,7 @@ class MultiTaskRecommender(HybridRecommender):
         n_head_negatives: int = 4,
         head_learning_rate: float = 0.01,
         diversity: float = 0.0,
+        vector_cache_size: int = 1024,
         **hybrid: Any,
     ) -> None:
         hybrid.setdefault("user_cf", True)
@@ -156,6 +166,7 @@ class MultiTaskRecommender(HybridRecommender):
         self.n_head_negatives = n_head_negatives
         self.head_learning_rate = head_learning_rate
         self.diversity = diversity
+        self.vector_cache_size = vector_cache_size
         unknown = set(self.task_weights) - set(DEFAULT_TASK_WEIGHTS)
         if unknown:
             raise ValueError(f"unknown tasks {sorted(unknown)}; use {sorted(DEFAULT_TASK_WEIGHTS)}")
@@ -163,8 +174,7 @@ class MultiTaskRecommender(HybridRecommender):
             raise ValueError("diversity must be in [0, 1]")
         self._hybrid_params = hybrid
         self._content = ItemContent()
-        self._taste = UserTaste(self._content)
-        self._recent_taste = UserTaste(self._content, decay=0.5)
+        self._taste = UserTaste(self._content, decays=(0.95, 0.5))
         self._heads = TaskHeads(
             FEATURE_NAMES,
             mode=task_mode,
@@ -173,12 +183,17 @@ class MultiTaskRecommender(HybridRecommender):
         )
         self._user_counts = _Counts()
         self._item_counts = _Counts()
+        # Item-side feature columns (see ITEM_STATIC), kept current as items
+        # are learned or catalogued, so building features is one gather.
+        self._item_static = np.zeros((0, len(ITEM_STATIC)))
         self._last_candidates: dict[int, np.ndarray] = {}
         self._head_rng = np.random.default_rng(self.seed + 1)
-        # Signal vectors of the user ranked last, valid until the model learns
-        # again: in test-then-learn the event's features come for free.
+        # Signal vectors of recently ranked users (what their lists were built
+        # from). Ranking needs them current; learning takes them as they were
+        # when the user was last shown a list, which is what the user
+        # responded to, and saves recomputing the whole catalog per event.
         self._state_version = 0
-        self._vector_cache: tuple[int, int, dict[str, np.ndarray]] | None = None
+        self._vector_cache: OrderedDict[int, tuple[int, np.ndarray]] = OrderedDict()
 
     def params(self) -> dict[str, Any]:
         params = {name: value for name, value in super().params().items() if name != "hybrid"}
@@ -189,7 +204,29 @@ class MultiTaskRecommender(HybridRecommender):
 
     def add_item(self, item: Item) -> None:
         super().add_item(item)
-        self._content.set(self._items.get(item.item_id), item.features)  # type: ignore[arg-type]
+        row = self._items.get(item.item_id)
+        assert row is not None
+        self._content.set(row, item.features)
+        self._refresh_item_static(row)
+
+    def _refresh_item_static(self, item: int) -> None:
+        self._item_static = grown(self._item_static, item + 1)
+        events, rating = self._item_counts.of(np.array([item]))
+        items = np.array([item])
+        year, has_year = self._content.year(items)
+        price = self._content.price(items)
+        self._item_static[item] = (
+            math.log1p(events[0]) / 8.0,
+            float(events[0] < self.fresh_threshold),
+            rating[0],
+            math.log1p(price[0]) / 8.0,
+            (year[0] - 1990.0) / 30.0 if has_year[0] else 0.0,
+        )
+
+    def _item_static_rows(self, items: np.ndarray) -> np.ndarray:
+        if items.size and int(items.max()) >= self._item_static.shape[0]:
+            self._item_static = grown(self._item_static, int(items.max()) + 1)
+        return self._item_static[items]
 
     def learn_one(self, event: Event) -> None:
         if event.event_type == "forget_user":
@@ -206,9 +243,9 @@ class MultiTaskRecommender(HybridRecommender):
         self._user_counts.add(user, rating)
         self._item_counts.add(item, rating)
         weight = self.event_weight(event)
+        self._refresh_item_static(item)
         if weight > 0:
             self._taste.learn(user, item, weight)
-            self._recent_taste.learn(user, item, weight)
 
     def _learn_heads(self, event: Event, user: int | None, item: int | None) -> None:
         """Heads learn from features as they were before this event."""
@@ -223,14 +260,13 @@ class MultiTaskRecommender(HybridRecommender):
         # towards whatever the pool is not).
         in_pool = self.event_weight(event) > 0 and bool((pool == item).any())
         negatives = self._sample_negatives(pool, item) if in_pool else _EMPTY
-        rows = self._features(user, np.concatenate([[item], negatives]), n_items)
+        rows = self._features(user, np.concatenate([[item], negatives]), n_items, current=False)
         self._heads.learn_event(rows[0], event.event_type, event.value)
         if in_pool:
             # Pairwise (RankNet with a linear scorer): the head learns which of
             # two candidates was picked, which is all re-ranking needs.
             for row in rows[1:]:
                 self._heads.learn_relevance(rows[0] - row, 1)
-                self._heads.learn_relevance(row - rows[0], 0)
 
     def _sample_negatives(self, pool: np.ndarray, item: int) -> np.ndarray:
         """Other candidates of the pool the engaged item was picked from."""
@@ -242,57 +278,54 @@ class MultiTaskRecommender(HybridRecommender):
         row = self._users.get(user_id)
         if row is not None:
             self._taste.forget(row)
-            self._recent_taste.forget(row)
             self._user_counts.clear(row)
             self._last_candidates.pop(row, None)
-            self._vector_cache = None
+            self._vector_cache.pop(row, None)
         return super().forget_user(user_id)
 
     # ------------------------------------------------------------------ features
 
-    def _vectors(self, user: int | None, n_items: int) -> dict[str, np.ndarray]:
-        key = -1 if user is None else user
-        cache = self._vector_cache
-        if cache is not None and cache[0] == key and cache[1] == self._state_version:
-            vectors = cache[2]
-            if vectors["cf"].shape[0] == n_items:
-                return vectors
-        vectors = self._signal_vectors(user, n_items)
-        self._vector_cache = (key, self._state_version, vectors)
-        return vectors
+    def _vectors(self, user: int | None, n_items: int, *, current: bool = True) -> np.ndarray:
+        """The user's signal matrix, rows ``SIGNAL_ROWS``, one column per item.
 
-    def _features(self, user: int | None, items: np.ndarray, n_items: int) -> np.ndarray:
-        """The shared feature matrix of (user, item) for each of ``items``."""
-        vectors = self._vectors(user, n_items)
-        item_events, item_rating = self._item_counts.of(items)
+        ``current=False`` accepts the last matrix computed for the user.
+        """
+        key = -1 if user is None else user
+        cached = self._vector_cache.get(key)
+        if cached is not None and cached[1].shape[1] == n_items:
+            if not current or cached[0] == self._state_version:
+                self._vector_cache.move_to_end(key)
+                return cached[1]
+        vectors = self._signal_vectors(user, n_items)
+        blend = sum(self.blend[name] * vectors[name] for name in self.blend)
+        matrix = np.vstack([vectors[name] for name in SIGNAL_ROWS[:-1]] + [blend])
+        self._vector_cache[key] = (self._state_version, matrix)
+        self._vector_cache.move_to_end(key)
+        while len(self._vector_cache) > self.vector_cache_size:
+            self._vector_cache.popitem(last=False)
+        return matrix
+
+    def _features(
+        self, user: int | None, items: np.ndarray, n_items: int, *, current: bool = True
+    ) -> np.ndarray:
+        """The shared feature matrix of (user, item) for each of ``items`` (FEATURE_NAMES)."""
+        signals = self._vectors(user, n_items, current=current)[:, items].T
+        static = self._item_static_rows(items)
+        out = np.empty((items.shape[0], len(FEATURE_NAMES)))
+        out[:, 0:5] = signals
         if user is not None:
-            user_events, user_rating = self._user_counts.of(np.array([user]))
-            content = self._taste.affinity(user, items)
-            content_recent = self._recent_taste.affinity(user, items)
+            events, rating = self._user_counts.of(np.array([user]))
+            out[:, 5:7] = self._taste.affinity(user, items)
+            out[:, 10] = math.log1p(events[0]) / 8.0
+            out[:, 12] = rating[0]
         else:
-            user_events, user_rating = np.zeros(1), np.zeros(1)
-            content = content_recent = np.zeros(items.shape[0])
-        year, has_year = self._content.year(items)
-        price = self._content.price(items)
-        return np.column_stack(
-            [
-                vectors["cf"][items],
-                vectors["mf"][items],
-                vectors["popularity"][items],
-                vectors["ucf"][items],
-                sum(self.blend[name] * vectors[name][items] for name in self.blend),
-                content,
-                content_recent,
-                vectors["cf"][items] * content,
-                np.log1p(item_events) / 8.0,
-                (item_events < self.fresh_threshold).astype(float),
-                np.full(items.shape[0], math.log1p(user_events[0]) / 8.0),
-                item_rating,
-                np.full(items.shape[0], user_rating[0]),
-                np.log1p(price) / 8.0,
-                np.where(has_year, (year - 1990.0) / 30.0, 0.0),
-            ]
-        )
+            out[:, 5:7] = 0.0
+            out[:, 10] = out[:, 12] = 0.0
+        out[:, 7] = signals[:, 0] * out[:, 5]
+        out[:, 8:10] = static[:, 0:2]
+        out[:, 11] = static[:, 2]
+        out[:, 13:15] = static[:, 3:5]
+        return out
 
     # ------------------------------------------------------------------ prediction
 
@@ -301,7 +334,9 @@ class MultiTaskRecommender(HybridRecommender):
         if item is None:
             return {}
         user = self._users.get(event.user_id)
-        rows = self._features(user, np.array([item]), self._items.capacity)
+        # As of the user's last ranking: right after it (test-then-learn) that
+        # is current; in the service it is what the user was last shown.
+        rows = self._features(user, np.array([item]), self._items.capacity, current=False)
         predictions = self._heads.predict(rows)
         predictions.pop("relevance_logit")
         return {task: float(values[0]) for task, values in predictions.items()}
@@ -318,8 +353,8 @@ class MultiTaskRecommender(HybridRecommender):
         self, user_id: str, k: int, n_items: int, with_reasons: bool
     ) -> list[RecommendedItem]:
         user = self._users.get(user_id)
-        vectors = self._vectors(user, n_items)
-        blend = sum(self.blend[name] * vectors[name] for name in self.blend)
+        signals = self._vectors(user, n_items)
+        blend = signals[SIGNAL_ROWS.index("blend")]
         blocked = self._blocked(user, n_items)
         candidates, fresh = self._candidates(user, blend, blocked, n_items)
         if candidates.size == 0:
@@ -344,7 +379,7 @@ class MultiTaskRecommender(HybridRecommender):
             scores = {task: round(float(v[position]), 6) for task, v in predictions.items()}
             reason = ""
             if with_reasons:
-                reason = self._reason_for(user_id, user, item, vectors, item in fresh_set)
+                reason = self._reason_for(user_id, item, signals, item in fresh_set)
             entries.append(
                 RecommendedItem(self._items.external(item), float(score[position]), scores, reason)
             )
@@ -370,11 +405,11 @@ class MultiTaskRecommender(HybridRecommender):
         best = best[np.argsort(-blend[best], kind="stable")]
         fresh = _EMPTY
         if self.n_fresh_candidates and user is not None:
-            counts, _ = self._item_counts.of(open_items)
-            cold = open_items[counts < self.fresh_threshold]
+            fresh_flags = self._item_static_rows(open_items)[:, 1]
+            cold = open_items[fresh_flags > 0]
             cold = cold[self._content.has_content(n_items)[cold]]
             if cold.size:
-                affinity = self._taste.affinity(user, cold)
+                affinity = self._taste.affinity(user, cold)[:, 0]
                 take = min(self.n_fresh_candidates, cold.size)
                 fresh = cold[np.argpartition(-affinity, take - 1)[:take]]
                 fresh = fresh[affinity[np.searchsorted(cold, fresh)] > 0]
@@ -403,17 +438,10 @@ class MultiTaskRecommender(HybridRecommender):
             max_similarity = np.maximum(max_similarity, similarity[pick])
         return chosen
 
-    def _reason_for(
-        self,
-        user_id: str,
-        user: int | None,
-        item: int,
-        vectors: dict[str, np.ndarray],
-        fresh: bool,
-    ) -> str:
+    def _reason_for(self, user_id: str, item: int, signals: np.ndarray, fresh: bool) -> str:
         if fresh:
             return "new, in a genre you like"
-        parts = {name: float(vectors[name][item]) for name in self.blend}
+        parts = {name: float(signals[SIGNAL_ROWS.index(name), item]) for name in self.blend}
         return self._reason(user_id, item, parts)
 
     def state_size(self) -> dict[str, Any]:

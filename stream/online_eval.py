@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections import deque
 
+import numpy as np
+
 
 class RollingHitRate:
     """Hit rate of published top-k lists against the next events, over a window.
@@ -68,3 +70,46 @@ class RollingHitRate:
     def overall_rate(self) -> float:
         """Hit rate over every event scored so far."""
         return self.hits / self.scored if self.scored else 0.0
+
+
+class RollingAUC:
+    """ROC AUC of one task's predictions over the most recent labelled events.
+
+    Exact (rank-based, ties averaged) over a window, computed on demand: the
+    service reads it once per batch, not per event.
+
+    >>> auc = RollingAUC(window=4)
+    >>> for score, label in [(0.9, 1), (0.2, 0), (0.8, 1), (0.3, 0)]:
+    ...     auc.add(score, label)
+    >>> auc.value()
+    1.0
+    """
+
+    def __init__(self, window: int = 2000) -> None:
+        self.window = window
+        self._scores: deque[float] = deque(maxlen=window)
+        self._labels: deque[int] = deque(maxlen=window)
+
+    def add(self, score: float, label: int) -> None:
+        self._scores.append(score)
+        self._labels.append(label)
+
+    def value(self) -> float | None:
+        """AUC over the window; None until both classes have been seen."""
+        labels = np.fromiter(self._labels, dtype=np.int8, count=len(self._labels))
+        positives = int(labels.sum())
+        negatives = labels.size - positives
+        if positives == 0 or negatives == 0:
+            return None
+        scores = np.fromiter(self._scores, dtype=np.float64, count=len(self._scores))
+        order = np.argsort(scores, kind="mergesort")
+        ranks = np.empty(scores.size)
+        ranks[order] = np.arange(1, scores.size + 1)
+        # Average the ranks of tied scores.
+        sorted_scores = scores[order]
+        boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
+        for group in np.split(order, boundaries):
+            if group.size > 1:
+                ranks[group] = ranks[group].mean()
+        rank_sum = ranks[labels == 1].sum()
+        return float((rank_sum - positives * (positives + 1) / 2) / (positives * negatives))
