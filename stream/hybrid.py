@@ -98,6 +98,7 @@ class HybridRecommender(Recommender):
         history_window: int = 50,
         pair_window: int = 10,
         pair_distance_decay: float = 1.0,
+        cf_alpha: float = 0.5,
         recency_decay: float = 0.9,
         n_factors: int = 32,
         learning_rate: float = 0.05,
@@ -115,6 +116,7 @@ class HybridRecommender(Recommender):
         self.history_window = history_window
         self.pair_window = pair_window
         self.pair_distance_decay = pair_distance_decay
+        self.cf_alpha = cf_alpha
         self.recency_decay = recency_decay
         self.n_factors = n_factors
         self.learning_rate = learning_rate
@@ -141,7 +143,7 @@ class HybridRecommender(Recommender):
         self._history = UserHistory(window=history_window)
         self._popularity = DecayedPopularity(half_life=popularity_half_life)
         self._cooccurrence = ItemCooccurrence(
-            max_pairs_per_event=pair_window, distance_decay=pair_distance_decay
+            max_pairs_per_event=pair_window, distance_decay=pair_distance_decay, alpha=cf_alpha
         )
         self._cf_profiles = ItemCFProfiles(self._cooccurrence, decay=recency_decay)
         self._neighbourhood = UserNeighbourhood()

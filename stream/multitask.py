@@ -71,6 +71,9 @@ FEATURE_NAMES = [
     "user_mean_rating",  # centred; 0 when unknown
     "item_log_price",  # 0 when the catalog has no price
     "item_year",  # (year - 1990) / 30; 0 when unknown
+    "user_gap",  # log time since the user's previous event: a new session or not
+    "gap_x_popularity",  # after a break, what is popular now matters more
+    "gap_x_cf",  # within a session, what the user just did matters more
 ]
 
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -193,6 +196,7 @@ class MultiTaskRecommender(HybridRecommender):
         # when the user was last shown a list, which is what the user
         # responded to, and saves recomputing the whole catalog per event.
         self._state_version = 0
+        self._clock = 0.0  # newest event time seen: "now" when ranking
         self._vector_cache: OrderedDict[int, tuple[int, np.ndarray]] = OrderedDict()
 
     def params(self) -> dict[str, Any]:
@@ -237,6 +241,7 @@ class MultiTaskRecommender(HybridRecommender):
         self._learn_heads(event, user, item)
         super().learn_one(event)
         self._state_version += 1
+        self._clock = max(self._clock, event.timestamp)
         user, item = self._users.get(event.user_id), self._items.get(event.item_id)
         assert user is not None and item is not None
         rating = event.value if event.event_type == "rating" else None
@@ -306,7 +311,13 @@ class MultiTaskRecommender(HybridRecommender):
         return matrix
 
     def _features(
-        self, user: int | None, items: np.ndarray, n_items: int, *, current: bool = True
+        self,
+        user: int | None,
+        items: np.ndarray,
+        n_items: int,
+        *,
+        current: bool = True,
+        now: float | None = None,
     ) -> np.ndarray:
         """The shared feature matrix of (user, item) for each of ``items`` (FEATURE_NAMES)."""
         signals = self._vectors(user, n_items, current=current)[:, items].T
@@ -325,7 +336,21 @@ class MultiTaskRecommender(HybridRecommender):
         out[:, 8:10] = static[:, 0:2]
         out[:, 11] = static[:, 2]
         out[:, 13:15] = static[:, 3:5]
+        gap = self._user_gap(user, now)
+        out[:, 15] = gap
+        out[:, 16] = gap * signals[:, 2]
+        out[:, 17] = gap * signals[:, 0]
         return out
+
+    def _user_gap(self, user: int | None, now: float | None) -> float:
+        """log(1 + seconds since the user's last event) / 16, at ``now`` (the model clock)."""
+        if user is None:
+            return 1.0
+        recent = self._history.recent(user)
+        if not recent:
+            return 1.0
+        elapsed = max(0.0, (self._clock if now is None else now) - recent[-1].timestamp)
+        return math.log1p(elapsed) / 16.0
 
     # ------------------------------------------------------------------ prediction
 
