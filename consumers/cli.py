@@ -1,11 +1,14 @@
-"""The ``streamrec`` command line: run, produce, demo."""
+"""The ``streamrec`` command line: run, produce, demo, evaluate."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from consumers.config import (
     add_settings_arguments,
@@ -33,7 +36,7 @@ def _setup_logging(level: str) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from consumers.app import RecommenderService
-    from stream.hybrid import HybridRecommender
+    from stream.registry import build_model
 
     settings = settings_from_args(args)
     _setup_logging(settings.log_level)
@@ -45,7 +48,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
     for name in unknown_environment():
         log.warning("ignoring unknown environment variable %s (a typo?)", name)
-    model = HybridRecommender()
+    model = build_model(settings.model)
     log.info("starting streamrec: model %s, settings %s", model.version, settings.describe())
     service = RecommenderService(settings, model)
     service.install_signal_handlers()
@@ -97,6 +100,137 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+class _ProgressBar:
+    """A one-line progress bar on stderr (``\\r``-redrawn at most every ``interval`` seconds)."""
+
+    WIDTH = 28
+
+    def __init__(self, label: str, total: int, interval: float = 0.5) -> None:
+        self.label = label
+        self.total = max(total, 1)
+        self.interval = interval
+        self._started = time.monotonic()
+        self._last_draw = -math.inf
+        self._position = 0
+        self._drawn = -1
+
+    def __call__(self, position: int, result: object = None) -> None:
+        self._position = position
+        now = time.monotonic()
+        if now - self._last_draw >= self.interval:
+            self._last_draw = now
+            self._draw(now)
+
+    def _draw(self, now: float) -> None:
+        self._drawn = self._position
+        done = min(self._position / self.total, 1.0)
+        elapsed = max(now - self._started, 1e-9)
+        rate = self._position / elapsed
+        eta = (self.total - self._position) / rate if rate > 0 else math.inf
+        filled = int(done * self.WIDTH)
+        eta_text = "--:--" if not math.isfinite(eta) else f"{int(eta) // 60}:{int(eta) % 60:02d}"
+        sys.stderr.write(
+            f"\r{self.label:>20} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
+            f"{done:4.0%} {self._position:,}/{self.total:,} {rate:,.0f} events/s ETA {eta_text} "
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self._drawn != self._position:
+            self._draw(time.monotonic())
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _evaluate_usage_error(args: argparse.Namespace) -> str | None:
+    from stream.registry import BASELINES, DEFAULT_MODEL, MODELS
+
+    if args.model is None:
+        args.model = DEFAULT_MODEL
+    if args.model not in MODELS and args.model not in BASELINES:
+        return f"unknown model {args.model!r}; known: {', '.join([*MODELS, *BASELINES])}"
+    if args.tradeoff and args.report is None:
+        return "--tradeoff needs --report DIR (the sweep is reported as a plot)"
+    if args.k < 1 or (args.limit is not None and args.limit < 1):
+        return "--k and --limit must be at least 1"
+    return None
+
+
+def _evaluate_command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this evaluation, every setting spelled out."""
+    import shlex
+
+    words = ["streamrec", "evaluate", "--dataset", args.dataset, "--model", args.model]
+    words += ["--k", str(args.k)]
+    if args.limit is not None:
+        words += ["--limit", str(args.limit)]
+    if args.seed is not None:
+        words += ["--seed", str(args.seed)]
+    if args.baselines:
+        words.append("--baselines")
+    if args.report is not None:
+        words += ["--report", str(args.report)]
+    if args.tradeoff:
+        words.append("--tradeoff")
+    return shlex.join(words)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import functools
+    import json
+
+    from stream.datasets import load_dataset
+    from stream.evaluation.run import TRADEOFF_WEIGHTS, evaluate_run, rounded, takes_argument
+    from stream.registry import BASELINES, model_class
+
+    _setup_logging(args.log_level)
+    usage = _evaluate_usage_error(args)
+    if usage is not None:
+        print(f"streamrec evaluate: error: {usage}", file=sys.stderr)
+        return 2
+    if args.report is not None:
+        from stream.report import require_matplotlib, write_report
+
+        require_matplotlib()  # fail now, not after minutes of evaluation
+    cls = model_class(args.model)
+    params = {"seed": args.seed} if args.seed is not None and takes_argument(cls, "seed") else {}
+    dataset = load_dataset(
+        args.dataset,
+        seed=0 if args.seed is None else args.seed,
+        progress=lambda text: print(text, file=sys.stderr),
+    )
+    bars: list[_ProgressBar] = []
+
+    def progress_for(label: str, total: int) -> _ProgressBar | None:
+        if args.quiet:
+            return None
+        if bars:
+            bars[-1].close()
+        bars.append(_ProgressBar(label, total))
+        return bars[-1]
+
+    command = _evaluate_command(args)
+    summary = evaluate_run(
+        dataset,
+        functools.partial(cls, **params),
+        k=args.k,
+        limit=args.limit,
+        baselines=dict(BASELINES) if args.baselines else None,
+        tradeoff_weights=TRADEOFF_WEIGHTS if args.tradeoff else None,
+        progress_for=progress_for,
+    )
+    if bars:
+        bars[-1].close()
+    summary = rounded({**summary, "command": command})
+    if summary.get("tradeoff_skipped"):
+        print(f"streamrec: note: {summary['tradeoff_skipped']}", file=sys.stderr)
+    if args.report is not None:
+        written = write_report(summary, args.report, command=command)
+        print(f"report: {', '.join(str(p) for p in written)}", file=sys.stderr)
+    print(json.dumps(summary, allow_nan=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="streamrec", description="Real-time recommendations learned online from Kafka."
@@ -136,6 +270,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--log-level", default="WARNING", help="logging level")
     demo.set_defaults(handler=_cmd_demo)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="offline prequential (test-then-learn) evaluation; JSON summary on stdout",
+    )
+    evaluate.add_argument("--dataset", default="ml-100k", help="ml-100k, synthetic or a PATH")
+    evaluate.add_argument(
+        "--model",
+        default=None,
+        help="a registered model (default: the registry's default, hybrid) or an anchor: "
+        "popularity, decayed-popularity, river-biasedmf, itemcf, itemcf-recency",
+    )
+    evaluate.add_argument("--k", type=int, default=10, help="list length (default 10)")
+    evaluate.add_argument("--limit", type=int, default=None, help="use only the first N events")
+    evaluate.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also run the anchors (popularity, decayed popularity, River BiasedMF, "
+        "item-CF plain and recency-weighted) on the same events",
+    )
+    evaluate.add_argument(
+        "--report", type=Path, default=None, metavar="DIR", help="write plots and summary.md here"
+    )
+    evaluate.add_argument(
+        "--tradeoff",
+        action="store_true",
+        help="sweep the model's diversity weight (one pass per weight; needs --report)",
+    )
+    evaluate.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the synthetic stream and of the model (anchors keep their own)",
+    )
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    evaluate.add_argument("--log-level", default="WARNING", help="logging level")
+    evaluate.set_defaults(handler=_cmd_evaluate)
     return parser
 
 

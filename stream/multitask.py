@@ -189,7 +189,10 @@ class MultiTaskRecommender(HybridRecommender):
         # Item-side feature columns (see ITEM_STATIC), kept current as items
         # are learned or catalogued, so building features is one gather.
         self._item_static = np.zeros((0, len(ITEM_STATIC)))
-        self._last_candidates: dict[int, np.ndarray] = {}
+        # Each recently ranked user's candidate pool and the features it was
+        # scored with (logged at serving time): the relevance head learns from
+        # exactly what the ranker saw when the user picked from that pool.
+        self._last_pools: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._head_rng = np.random.default_rng(self.seed + 1)
         # Signal vectors of recently ranked users (what their lists were built
         # from). Ranking needs them current; learning takes them as they were
@@ -257,34 +260,33 @@ class MultiTaskRecommender(HybridRecommender):
         n_items = self._items.capacity
         if item is None or n_items == 0:
             return  # an item never seen has no features yet; nothing to learn from
-        pool = self._last_candidates.get(user, _EMPTY) if user is not None else _EMPTY
+        row = self._features(user, np.array([item]), n_items, current=False, now=event.timestamp)
+        self._heads.learn_event(row[0], event.event_type, event.value)
+        pool = self._last_pools.get(user) if user is not None else None
+        if pool is None or self.event_weight(event) <= 0:
+            return
         # The relevance head re-ranks the candidate pool, so it learns from the
         # pool as it was offered: the engaged item against others from the
         # same pool. Events whose item was not in the pool teach it nothing
         # about re-ranking (and negatives from outside the pool would bias it
         # towards whatever the pool is not).
-        in_pool = self.event_weight(event) > 0 and bool((pool == item).any())
-        negatives = self._sample_negatives(pool, item) if in_pool else _EMPTY
-        rows = self._features(user, np.concatenate([[item], negatives]), n_items, current=False)
-        self._heads.learn_event(rows[0], event.event_type, event.value)
-        if in_pool:
-            # Pairwise (RankNet with a linear scorer): the head learns which of
-            # two candidates was picked, which is all re-ranking needs.
-            for row in rows[1:]:
-                self._heads.learn_relevance(rows[0] - row, 1)
-
-    def _sample_negatives(self, pool: np.ndarray, item: int) -> np.ndarray:
-        """Other candidates of the pool the engaged item was picked from."""
-        others = pool[pool != item]
+        candidates, features = pool
+        picked = np.flatnonzero(candidates == item)
+        if picked.size == 0:
+            return
+        others = np.flatnonzero(candidates != item)
         take = min(self.n_head_negatives, others.size)
-        return self._head_rng.choice(others, take, replace=False) if take else _EMPTY
+        # Pairwise (RankNet with a linear scorer): the head learns which of
+        # two candidates was picked, which is all re-ranking needs.
+        for other in self._head_rng.choice(others, take, replace=False):
+            self._heads.learn_relevance(features[picked[0]] - features[other], 1)
 
     def forget_user(self, user_id: str) -> bool:
         row = self._users.get(user_id)
         if row is not None:
             self._taste.forget(row)
             self._user_counts.clear(row)
-            self._last_candidates.pop(row, None)
+            self._last_pools.pop(row, None)
             self._vector_cache.pop(row, None)
         return super().forget_user(user_id)
 
@@ -396,7 +398,10 @@ class MultiTaskRecommender(HybridRecommender):
         score = predictions.pop("relevance_logit") + np.log(value)
         chosen = self._diversify(candidates, score, k)
         if user is not None:
-            self._last_candidates[user] = candidates
+            self._last_pools[user] = (candidates, features)
+            self._last_pools.move_to_end(user)
+            while len(self._last_pools) > self.vector_cache_size:
+                self._last_pools.popitem(last=False)
         entries = []
         fresh_set = set(fresh.tolist())
         for position in chosen:
@@ -471,5 +476,6 @@ class MultiTaskRecommender(HybridRecommender):
 
     def state_size(self) -> dict[str, Any]:
         size = super().state_size()
-        size["candidate_caches"] = len(self._last_candidates)
+        size["candidate_pools"] = len(self._last_pools)
         return size
+

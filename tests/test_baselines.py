@@ -1,0 +1,144 @@
+"""The anchor models honour the model contract and do what their names say."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from stream.baselines import (
+    DecayedPopularityRecommender,
+    ItemCFRecommender,
+    PopularityRecommender,
+    RecencyItemCFRecommender,
+    RiverBiasedMF,
+)
+from stream.events import Event
+from stream.registry import BASELINES, MODELS, build_model
+from tests import test_model_contract as contract
+from tests.test_model_contract import background, clicks
+
+# The shared contract, run against every anchor: bound to ``test_*`` names here,
+# these are collected as tests of this module and use the ``model`` fixture below.
+# (A planted co-occurrence is beyond popularity and MF; item-CF gets it below.)
+test_scoring_unseen_ids_does_not_grow_state = contract.test_scoring_unseen_ids_does_not_grow_state
+test_predict_before_learn_is_order_independent = (
+    contract.test_predict_before_learn_is_order_independent
+)
+test_lists_are_k_distinct_unseen_items = contract.test_lists_are_k_distinct_unseen_items
+test_withdrawn_items_are_never_recommended = contract.test_withdrawn_items_are_never_recommended
+test_forget_user_erases_the_user = contract.test_forget_user_erases_the_user
+test_version_names_the_configuration = contract.test_version_names_the_configuration
+
+
+@pytest.fixture(params=list(BASELINES))
+def model(request):
+    return build_model(request.param)
+
+
+@pytest.mark.parametrize("name", ["itemcf", "itemcf-recency"])
+def test_item_cf_puts_the_planted_preference_on_top(name):
+    contract.test_planted_preference_comes_out_on_top(build_model(name))
+
+
+def test_registry_keeps_baselines_apart_and_builds_them_by_name():
+    assert not set(BASELINES) & set(MODELS)
+    for name, cls in BASELINES.items():
+        model = build_model(name)
+        assert type(model) is cls and model.name == name
+    assert build_model("itemcf").recency_decay == 1.0
+    assert build_model("itemcf-recency").recency_decay == 0.9
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("nope")
+
+
+def test_scoring_unknown_ids_leaves_river_tables_alone():
+    model = RiverBiasedMF()
+    model.learn_many(background(n_events=300))
+    before = model.river_state_size()
+    model.recommend(["stranger", "bg1"], 10)
+    model.predict_tasks(Event("stranger", "no-such-item", "rating", 1e6))
+    model.predict_tasks(Event("bg1", "no-such-item", "rating", 1e6))
+    assert model.river_state_size() == before
+    assert (model.n_users, model.n_items) == (40, 60)
+
+
+def test_river_learns_ratings_and_strangers_get_the_popularity_list():
+    model = RiverBiasedMF()
+    popularity = PopularityRecommender()
+    rng = random.Random(4)
+    events = []
+    for n in range(3000):
+        user, item = f"u{rng.randrange(30)}", f"i{rng.randrange(20)}"
+        # Even items are loved, odd ones hated: the biases must learn it.
+        stars = 5.0 if int(item[1:]) % 2 == 0 else 1.0
+        events.append(Event(user, item, "rating", float(n), stars))
+    model.learn_many(events)
+    popularity.learn_many(events)
+    assert model.predict_tasks(Event("u1", "i2", "rating", 0))["rating"] > 3.5
+    assert model.predict_tasks(Event("u1", "i3", "rating", 0))["rating"] < 2.5
+    stranger = [e.item_id for e in model.recommend(["stranger"], 5)[0]]
+    assert stranger == [e.item_id for e in popularity.recommend(["stranger"], 5)[0]]
+
+
+def test_river_ranks_a_known_user_with_rivers_rank():
+    model = RiverBiasedMF()
+    events = [Event(f"u{n % 10}", f"i{n % 7}", "rating", float(n), 3.0) for n in range(200)]
+    events += [Event("probe", "i0", "rating", 300.0, 4.0)]
+    model.learn_many(events)
+    expected = model._river.rank("probe", {f"i{n}" for n in range(1, 7)})[:3]
+    assert [e.item_id for e in model.recommend(["probe"], 3)[0]] == expected
+
+
+def test_popularity_counts_every_positive_event_once():
+    model = PopularityRecommender()
+    pairs = [("a", "x")] * 1 + [("b", "y"), ("c", "y")] + [(f"u{n}", "z") for n in range(3)]
+    model.learn_many(clicks(pairs))
+    model.learn_one(Event("d", "x", "dislike", 100.0))  # a dislike counts for nothing
+    assert [e.item_id for e in model.recommend(["new"], 3)[0]] == ["z", "y", "x"]
+    assert [e.item_id for e in model.recommend(["b"], 3)[0]] == ["z", "x"]  # y was seen
+
+
+def test_decayed_popularity_prefers_what_is_popular_now():
+    day = 86400.0
+    model = DecayedPopularityRecommender(half_life=day)
+    old = [Event(f"o{n}", "old", "click", n * 1.0) for n in range(5)]
+    new = [Event(f"n{n}", "new", "click", 10 * day + n) for n in range(3)]
+    model.learn_many(old + new)
+    assert [e.item_id for e in model.recommend(["someone"], 2)[0]] == ["new", "old"]
+    alltime = PopularityRecommender()
+    alltime.learn_many(old + new)
+    assert [e.item_id for e in alltime.recommend(["someone"], 2)[0]] == ["old", "new"]
+
+
+def _two_neighbourhoods():
+    """Fans tie ``a`` to ``x`` and ``b`` to ``y`` equally; probe saw ``a`` then ``b``."""
+    pairs = []
+    for n in range(10):
+        pairs += [(f"fa{n}", "a"), (f"fa{n}", "x"), (f"fb{n}", "b"), (f"fb{n}", "y")]
+    pairs += [("probe", "a"), ("probe", "b")]
+    return clicks(pairs)
+
+
+def test_plain_item_cf_weighs_all_history_alike():
+    model = ItemCFRecommender()
+    model.learn_many(_two_neighbourhoods())
+    top = model.recommend(["probe"], 2)[0]
+    assert {e.item_id for e in top} == {"x", "y"}
+    assert top[0].score == pytest.approx(top[1].score)
+
+
+def test_recency_item_cf_puts_the_newest_history_first():
+    model = RecencyItemCFRecommender()
+    model.learn_many(_two_neighbourhoods())
+    top = model.recommend(["probe"], 2)[0]
+    assert [e.item_id for e in top] == ["y", "x"]  # b is newer than a
+    assert top[0].reason == "similar to b"
+
+
+def test_item_cf_fills_the_list_with_popular_items():
+    model = ItemCFRecommender()
+    pairs = [("p", "a"), ("p", "b")] + [(f"u{n}", "pop") for n in range(5)] + [("q", "a")]
+    model.learn_many(clicks(pairs))
+    ids = [e.item_id for e in model.recommend(["q"], 3)[0]]
+    assert ids == ["b", "pop"]  # b co-occurs with a; pop fills the rest
