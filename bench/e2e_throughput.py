@@ -31,6 +31,7 @@ from kafka import KafkaConsumer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from consumers.brokers import ApacheKafka, EmbeddedBroker  # noqa: E402
+from consumers.config import Settings  # noqa: E402
 from consumers.produce import make_replay_producer, produce_dataset  # noqa: E402
 from stream.datasets import load_dataset  # noqa: E402
 from tests.integration.service_process import ServiceProcess  # noqa: E402
@@ -61,8 +62,10 @@ def ceiling(bootstrap: str, topic: str, n_events: int) -> float:
     return seen / elapsed
 
 
-def end_to_end(bootstrap: str, topics: dict[str, str], n_events: int, workdir: Path) -> dict:
-    with ServiceProcess(bootstrap, topics, workdir) as service:
+def end_to_end(
+    bootstrap: str, topics: dict[str, str], n_events: int, workdir: Path, model: str
+) -> dict:
+    with ServiceProcess(bootstrap, topics, workdir, "--model", model) as service:
         first = None
         while True:
             done = service.total("streamrec_events_consumed_total")
@@ -83,6 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--broker", choices=["apache", "embedded", "auto"], default="auto")
     parser.add_argument("--partitions", type=int, default=1, help="partitions of the events topic")
+    parser.add_argument("--model", default=None, help="model of streamrec run (default: its own)")
     args = parser.parse_args()
     kind = args.broker
     if kind == "auto":
@@ -107,10 +111,14 @@ def main() -> None:
         )
         producer.close()
         raw = ceiling(bootstrap, topics["input"], n)
-        e2e = end_to_end(bootstrap, topics, n, Path(tmp))
+        model = args.model or Settings().model
+        e2e = end_to_end(bootstrap, topics, n, Path(tmp), model)
     command = "python bench/e2e_throughput.py " + shlex.join(sys.argv[1:])
     print(f"command: {command.strip()}")
-    print(f"broker: {kind}, events: {n:,} (MovieLens-100K), partitions: {args.partitions}")
+    print(
+        f"broker: {kind}, events: {n:,} (MovieLens-100K), partitions: {args.partitions}, "
+        f"model: {model}"
+    )
     print(f"ceiling (kafka-python consume + msgpack decode): {raw:,.0f} events/s")
     print(
         f"end to end (streamrec run: decode, learn, rank, publish, commit): "

@@ -21,6 +21,7 @@ head also from candidates the user passed over), and then every signal learns.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -130,6 +131,8 @@ class MultiTaskRecommender(HybridRecommender):
         Items with little history added by content affinity.
     fresh_threshold
         Engagements below which an item counts as fresh (cold).
+    fresh_pool
+        The newest fresh items the content-based candidate source considers.
     n_head_negatives
         Candidates the user passed over, learned as relevance negatives per event.
     head_learning_rate
@@ -153,6 +156,7 @@ class MultiTaskRecommender(HybridRecommender):
         n_candidates: int = 100,
         n_fresh_candidates: int = 10,
         fresh_threshold: int = 5,
+        fresh_pool: int = 200,
         n_head_negatives: int = 4,
         head_learning_rate: float = 0.01,
         diversity: float = 0.0,
@@ -166,6 +170,7 @@ class MultiTaskRecommender(HybridRecommender):
         self.n_candidates = n_candidates
         self.n_fresh_candidates = n_fresh_candidates
         self.fresh_threshold = fresh_threshold
+        self.fresh_pool = fresh_pool
         self.n_head_negatives = n_head_negatives
         self.head_learning_rate = head_learning_rate
         self.diversity = diversity
@@ -189,6 +194,9 @@ class MultiTaskRecommender(HybridRecommender):
         # Item-side feature columns (see ITEM_STATIC), kept current as items
         # are learned or catalogued, so building features is one gather.
         self._item_static = np.zeros((0, len(ITEM_STATIC)))
+        # Fresh items in arrival order (newest last): the cold-start candidate
+        # source looks at the newest few, not at every unrated item ever.
+        self._fresh: OrderedDict[int, None] = OrderedDict()
         # Each recently ranked user's candidate pool and the features it was
         # scored with (logged at serving time): the relevance head learns from
         # exactly what the ranker saw when the user picked from that pool.
@@ -218,17 +226,22 @@ class MultiTaskRecommender(HybridRecommender):
 
     def _refresh_item_static(self, item: int) -> None:
         self._item_static = grown(self._item_static, item + 1)
-        events, rating = self._item_counts.of(np.array([item]))
         items = np.array([item])
+        events, rating = self._item_counts.of(items)
         year, has_year = self._content.year(items)
         price = self._content.price(items)
+        fresh = events[0] < self.fresh_threshold
         self._item_static[item] = (
             math.log1p(events[0]) / 8.0,
-            float(events[0] < self.fresh_threshold),
+            float(fresh),
             rating[0],
             math.log1p(price[0]) / 8.0,
             (year[0] - 1990.0) / 30.0 if has_year[0] else 0.0,
         )
+        if fresh:
+            self._fresh.setdefault(item, None)
+        else:
+            self._fresh.pop(item, None)
 
     def _item_static_rows(self, items: np.ndarray) -> np.ndarray:
         if items.size and int(items.max()) >= self._item_static.shape[0]:
@@ -279,7 +292,7 @@ class MultiTaskRecommender(HybridRecommender):
         # Pairwise (RankNet with a linear scorer): the head learns which of
         # two candidates was picked, which is all re-ranking needs.
         for other in self._head_rng.choice(others, take, replace=False):
-            self._heads.learn_relevance(features[picked[0]] - features[other], 1)
+            self._heads.learn_relevance(features[picked[0]] - features[other])
 
     def forget_user(self, user_id: str) -> bool:
         row = self._users.get(user_id)
@@ -435,9 +448,11 @@ class MultiTaskRecommender(HybridRecommender):
         best = best[np.argsort(-blend[best], kind="stable")]
         fresh = _EMPTY
         if self.n_fresh_candidates and user is not None:
-            fresh_flags = self._item_static_rows(open_items)[:, 1]
-            cold = open_items[fresh_flags > 0]
-            cold = cold[self._content.has_content(n_items)[cold]]
+            cold = np.fromiter(
+                itertools.islice(reversed(self._fresh), self.fresh_pool), dtype=np.int64
+            )
+            cold = cold[~blocked[cold] & self._content.has_content(n_items)[cold]]
+            cold.sort()
             if cold.size:
                 affinity = self._taste.affinity(user, cold)[:, 0]
                 take = min(self.n_fresh_candidates, cold.size)
@@ -478,4 +493,3 @@ class MultiTaskRecommender(HybridRecommender):
         size = super().state_size()
         size["candidate_pools"] = len(self._last_pools)
         return size
-

@@ -61,6 +61,8 @@ class OnlineMF:
         self._items = np.zeros((0, n_factors))
         self._item_bias = np.zeros(0)
         self._n_items = 0
+        self._uniform = np.zeros(0)
+        self._uniform_at = 0
 
     # ------------------------------------------------------------------ tables
 
@@ -94,21 +96,37 @@ class OnlineMF:
             q -= lr * (grad * p_old + reg * q)
             self._item_bias[item] -= lr * grad
             return
-        negatives = self._rng.integers(0, self._n_items, self.n_negatives)
-        negatives = negatives[negatives != item]
+        negatives = self._draw_negatives(item)
         if negatives.size == 0:
             return
         q_pos = self._items[item]
         q_neg = self._items[negatives]
-        margin = (q_pos - q_neg) @ p + self._item_bias[item] - self._item_bias[negatives]
+        diff = q_pos - q_neg
+        bias = self._item_bias
+        margin = diff @ p + (bias[item] - bias[negatives])
         # d/dx -log sigmoid(x) = -sigmoid(-x); strong engagements step further.
-        grad = _sigmoid(-margin) * min(weight, 3.0)
+        grad = (1.0 / (1.0 + np.exp(np.clip(margin, -30.0, 30.0)))) * min(weight, 3.0)
+        total = float(grad.sum())
         p_old = p.copy()
-        p += lr * (grad @ (q_pos - q_neg) - reg * p)
-        q_pos += lr * (grad.sum() * p_old - reg * q_pos)
+        p += lr * (grad @ diff - reg * p)
+        q_pos += lr * (total * p_old - reg * q_pos)
         self._items[negatives] = q_neg - lr * (np.outer(grad, p_old) + reg * q_neg)
-        self._item_bias[item] += lr * (grad.sum() - reg * self._item_bias[item])
-        self._item_bias[negatives] -= lr * (grad + reg * self._item_bias[negatives])
+        bias[item] += lr * (total - reg * bias[item])
+        bias[negatives] -= lr * (grad + reg * bias[negatives])
+
+    def _draw_negatives(self, item: int) -> np.ndarray:
+        """``n_negatives`` uniform item rows other than ``item``.
+
+        Uniform draws come from a pre-drawn block: one generator call per
+        thousand events instead of one per event.
+        """
+        if self._uniform_at + self.n_negatives > self._uniform.shape[0]:
+            self._uniform = self._rng.random(4096)
+            self._uniform_at = 0
+        draws = self._uniform[self._uniform_at : self._uniform_at + self.n_negatives]
+        self._uniform_at += self.n_negatives
+        negatives = (draws * self._n_items).astype(np.int64)
+        return negatives[negatives != item]
 
     # ------------------------------------------------------------------ scoring
 
