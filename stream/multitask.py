@@ -35,6 +35,7 @@ from stream.features import ItemContent, UserTaste
 from stream.heads import TaskHeads
 from stream.hybrid import HybridRecommender
 from stream.model import RecommendedItem
+from stream.signals import ItemCFProfiles
 
 #: Value of each behaviour: the final score is
 #: ``p(relevance) * (1 + sum_t weight_t * p_t)``, where the funnel and like
@@ -51,7 +52,7 @@ DEFAULT_TASK_WEIGHTS: dict[str, float] = {
 RELEVANCE_PRIOR = {"blend": 5.0}
 
 #: Rows of a user's signal matrix: the hybrid's signals, then their blend.
-SIGNAL_ROWS = ("cf", "mf", "popularity", "ucf", "blend")
+SIGNAL_ROWS = ("cf", "mf", "popularity", "ucf", "blend", "cf_recent")
 #: Item-side feature columns kept per item.
 ITEM_STATIC = ("item_log_count", "item_is_fresh", "item_mean_rating", "item_log_price", "item_year")
 
@@ -75,6 +76,7 @@ FEATURE_NAMES = [
     "user_gap",  # log time since the user's previous event: a new session or not
     "gap_x_popularity",  # after a break, what is popular now matters more
     "gap_x_cf",  # within a session, what the user just did matters more
+    "cf_recent",  # item-CF over the last few items only (sharp recency)
 ]
 
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -140,6 +142,11 @@ class MultiTaskRecommender(HybridRecommender):
     diversity
         Maximal-marginal-relevance weight: 0 ranks by score alone; higher
         values trade score for lists whose items differ in content.
+    short_recency_decay
+        Recency decay of the second, sharper item-CF signal (``cf_recent``).
+    recent_cf_weight
+        Weight of ``cf_recent`` in the retrieval blend that picks candidates (0 by
+        default: 0.5 and 1.0 lowered HR@10 on the first 30,000 MovieLens events).
     vector_cache_size
         Users whose last signal vectors are kept for learning-time features
         (memory: this many x 5 x items floats).
@@ -161,6 +168,8 @@ class MultiTaskRecommender(HybridRecommender):
         head_learning_rate: float = 0.01,
         diversity: float = 0.0,
         vector_cache_size: int = 1024,
+        short_recency_decay: float = 0.3,
+        recent_cf_weight: float = 0.0,
         **hybrid: Any,
     ) -> None:
         hybrid.setdefault("user_cf", True)
@@ -175,6 +184,8 @@ class MultiTaskRecommender(HybridRecommender):
         self.head_learning_rate = head_learning_rate
         self.diversity = diversity
         self.vector_cache_size = vector_cache_size
+        self.short_recency_decay = short_recency_decay
+        self.recent_cf_weight = recent_cf_weight
         unknown = set(self.task_weights) - set(DEFAULT_TASK_WEIGHTS)
         if unknown:
             raise ValueError(f"unknown tasks {sorted(unknown)}; use {sorted(DEFAULT_TASK_WEIGHTS)}")
@@ -183,6 +194,7 @@ class MultiTaskRecommender(HybridRecommender):
         self._hybrid_params = hybrid
         self._content = ItemContent()
         self._taste = UserTaste(self._content, decays=(0.95, 0.5))
+        self._cf_recent = ItemCFProfiles(self._cooccurrence, decay=short_recency_decay)
         self._heads = TaskHeads(
             FEATURE_NAMES,
             mode=task_mode,
@@ -265,6 +277,7 @@ class MultiTaskRecommender(HybridRecommender):
         self._item_counts.add(item, rating)
         weight = self.event_weight(event)
         self._refresh_item_static(item)
+        self._cf_recent.learn(user, item, weight, self._items.capacity)
         if weight > 0:
             self._taste.learn(user, item, weight)
 
@@ -298,6 +311,7 @@ class MultiTaskRecommender(HybridRecommender):
         row = self._users.get(user_id)
         if row is not None:
             self._taste.forget(row)
+            self._cf_recent.forget(row)
             self._user_counts.clear(row)
             self._last_pools.pop(row, None)
             self._vector_cache.pop(row, None)
@@ -317,13 +331,27 @@ class MultiTaskRecommender(HybridRecommender):
                 self._vector_cache.move_to_end(key)
                 return cached[1]
         vectors = self._signal_vectors(user, n_items)
-        blend = sum(self.blend[name] * vectors[name] for name in self.blend)
-        matrix = np.vstack([vectors[name] for name in SIGNAL_ROWS[:-1]] + [blend])
+        vectors["cf_recent"] = self._recent_cf_scores(user, n_items)
+        vectors["blend"] = self.recent_cf_weight * vectors["cf_recent"] + sum(
+            self.blend[name] * vectors[name] for name in self.blend
+        )
+        matrix = np.vstack([vectors[name] for name in SIGNAL_ROWS])
         self._vector_cache[key] = (self._state_version, matrix)
         self._vector_cache.move_to_end(key)
         while len(self._vector_cache) > self.vector_cache_size:
             self._vector_cache.popitem(last=False)
         return matrix
+
+    def _recent_cf_scores(self, user: int | None, n_items: int) -> np.ndarray:
+        if user is None:
+            return np.zeros(n_items)
+        decay = self.short_recency_decay
+        raw = self._cf_recent.scores(
+            user, n_items, lambda: self._history.positive_recent(user, decay)
+        )
+        scores = raw * self._cooccurrence.inverse_norms(n_items)
+        top = scores.max() if scores.size else 0.0
+        return scores / top if top > 0 else scores
 
     def _features(
         self,
@@ -338,7 +366,7 @@ class MultiTaskRecommender(HybridRecommender):
         signals = self._vectors(user, n_items, current=current)[:, items].T
         static = self._item_static_rows(items)
         out = np.empty((items.shape[0], len(FEATURE_NAMES)))
-        out[:, 0:5] = signals
+        out[:, 0:5] = signals[:, 0:5]
         if user is not None:
             events, rating = self._user_counts.of(np.array([user]))
             out[:, 5:7] = self._taste.affinity(user, items)
@@ -355,6 +383,7 @@ class MultiTaskRecommender(HybridRecommender):
         out[:, 15] = gap
         out[:, 16] = gap * signals[:, 2]
         out[:, 17] = gap * signals[:, 0]
+        out[:, 18] = signals[:, 5]
         return out
 
     def _user_gap(self, user: int | None, now: float | None) -> float:
