@@ -220,6 +220,7 @@ class MultiTaskRecommender(HybridRecommender):
         # responded to, and saves recomputing the whole catalog per event.
         self._state_version = 0
         self._clock = 0.0  # newest event time seen: "now" when ranking
+        self._last_event_row: tuple[tuple, np.ndarray] | None = None
         self._vector_cache: OrderedDict[int, tuple[int, np.ndarray]] = OrderedDict()
 
     def params(self) -> dict[str, Any]:
@@ -286,8 +287,8 @@ class MultiTaskRecommender(HybridRecommender):
         n_items = self._items.capacity
         if item is None or n_items == 0:
             return  # an item never seen has no features yet; nothing to learn from
-        row = self._features(user, np.array([item]), n_items, current=False, now=event.timestamp)
-        self._heads.learn_event(row[0], event.event_type, event.value)
+        row = self._event_row(user, item, event.timestamp)
+        self._heads.learn_event(row, event.event_type, event.value)
         pool = self._last_pools.get(user) if user is not None else None
         if pool is None or self.event_weight(event) <= 0:
             return
@@ -315,6 +316,7 @@ class MultiTaskRecommender(HybridRecommender):
             self._user_counts.clear(row)
             self._last_pools.pop(row, None)
             self._vector_cache.pop(row, None)
+            self._state_version += 1
         return super().forget_user(user_id)
 
     # ------------------------------------------------------------------ features
@@ -405,10 +407,25 @@ class MultiTaskRecommender(HybridRecommender):
         user = self._users.get(event.user_id)
         # As of the user's last ranking: right after it (test-then-learn) that
         # is current; in the service it is what the user was last shown.
-        rows = self._features(user, np.array([item]), self._items.capacity, current=False)
-        predictions = self._heads.predict(rows)
+        row = self._event_row(user, item, event.timestamp)
+        predictions = self._heads.predict(row[None, :])
         predictions.pop("relevance_logit")
         return {task: float(values[0]) for task, values in predictions.items()}
+
+    def _event_row(self, user: int | None, item: int, timestamp: float) -> np.ndarray:
+        """Features of the event's pair before it is learned.
+
+        Predicting an event's tasks and then learning it need the same row:
+        it is built once and reused while the model has not changed.
+        """
+        key = (user, item, timestamp, self._state_version)
+        if self._last_event_row is not None and self._last_event_row[0] == key:
+            return self._last_event_row[1]
+        row = self._features(
+            user, np.array([item]), self._items.capacity, current=False, now=timestamp
+        )[0]
+        self._last_event_row = (key, row)
+        return row
 
     def recommend(
         self, user_ids: Sequence[str], k: int, *, with_reasons: bool = True
