@@ -40,7 +40,7 @@ from stream.errors import InvalidRecord
 from stream.events import Event, decode_event
 from stream.model import RecommendedItem, Recommender
 from stream.online_eval import RollingAUC, RollingHitRate
-from stream.tasks import task_labels
+from stream.tasks import OpenViews, task_labels
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,7 @@ class RecommenderService:
         self.stop_requested = threading.Event()
         self.hits = RollingHitRate(k=settings.k)
         self.task_aucs: dict[str, RollingAUC] = {}
+        self.open_views = OpenViews()
         self.dead_letters = DeadLetters(settings.dlq_topic, settings.group_id, self.metrics)
         self.stats = ServiceStats()
         self.metrics_port: int | None = None
@@ -255,23 +256,28 @@ class RecommenderService:
         if event.event_type == "forget_user":
             self.model.forget_user(event.user_id)
             self.hits.forget(event.user_id)
+            self.open_views.drop(event.user_id)
             touched.pop(event.user_id, None)
             self._publish_list(event.user_id, None)
             return
         assert event.item_id is not None
         # Score before learning, or the hit rate and AUCs would leak the answer.
         self.hits.observe(event.user_id, event.item_id)
-        labels = task_labels(event)
-        if labels:
+        # Predictions for a view are scored once its outcome is known.
+        if task_labels(event):
             predictions = self.model.predict_tasks(event)
-            for task, label in labels.items():
-                if task in predictions:
-                    auc = self.task_aucs.get(task)
-                    if auc is None:
-                        auc = self.task_aucs[task] = RollingAUC()
-                    auc.add(predictions[task], label)
+            for resolved, labels in self.open_views.observe(event, predictions):
+                self._score_tasks(resolved, labels)
         self.model.learn_one(event)
         touched[event.user_id] = Trigger(event.event_id, event.timestamp, kafka_timestamp_ms)
+
+    def _score_tasks(self, predictions: dict[str, float], labels: dict[str, int]) -> None:
+        for task, label in labels.items():
+            if task in predictions:
+                auc = self.task_aucs.get(task)
+                if auc is None:
+                    auc = self.task_aucs[task] = RollingAUC()
+                auc.add(predictions[task], label)
 
     def _queue_lists(self, touched: dict[str, Trigger]) -> None:
         if not touched:

@@ -172,6 +172,8 @@ def _evaluate_command(args: argparse.Namespace) -> str:
         words += ["--report", str(args.report)]
     if args.tradeoff:
         words.append("--tradeoff")
+    for pair in args.param:
+        words += ["--param", pair]
     return shlex.join(words)
 
 
@@ -194,6 +196,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         require_matplotlib()  # fail now, not after minutes of evaluation
     cls = model_class(args.model)
     params = {"seed": args.seed} if args.seed is not None and takes_argument(cls, "seed") else {}
+    try:
+        params.update(_model_params(args.param))
+        cls(**params)  # fail now on a bad parameter, not after loading data
+    except (ValueError, TypeError) as exc:
+        print(f"streamrec evaluate: error: bad --param: {exc}", file=sys.stderr)
+        return 2
     dataset = load_dataset(
         args.dataset,
         seed=0 if args.seed is None else args.seed,
@@ -229,6 +237,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"report: {', '.join(str(p) for p in written)}", file=sys.stderr)
     print(json.dumps(summary, allow_nan=False))
     return 0
+
+
+def _model_params(pairs: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` pairs as model parameters; values are Python literals, else strings."""
+    import ast
+
+    params: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected KEY=VALUE, got {pair!r}")
+        try:
+            params[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            params[key] = text
+    return params
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -303,6 +327,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="seed of the synthetic stream and of the model (anchors keep their own)",
+    )
+    evaluate.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model hyper-parameter, e.g. --param task_mode=single (repeatable)",
     )
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     evaluate.add_argument("--log-level", default="WARNING", help="logging level")

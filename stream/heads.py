@@ -29,7 +29,6 @@ import math
 import numpy as np
 from river import linear_model, optim
 
-from stream.tasks import FUNNEL
 
 TASK_MODES = ("chain", "single")
 
@@ -166,24 +165,24 @@ class TaskHeads:
         """A pairwise example: features of the engaged item minus a passed-over one."""
         self.relevance.learn(difference)
 
-    def learn_event(self, row: np.ndarray, event_type: str, value: float | None) -> None:
-        """The task labels this event gives (see :mod:`stream.tasks`)."""
-        if event_type in FUNNEL:
-            depth = FUNNEL.index(event_type)
-            self.click.learn(row, depth >= 1)
+    def learn_labels(self, row: np.ndarray, labels: dict[str, int]) -> None:
+        """Learn the task labels of one impression or rating (see :mod:`stream.tasks`)."""
+        if "click" in labels:
+            clicked, carted = labels["click"], labels["add_to_cart"]
+            self.click.learn(row, clicked)
             if self.mode == "chain":
-                if depth >= 1:
-                    self.add_to_cart.learn(row, depth >= 2)
-                if depth >= 2:
-                    self.purchase.learn(row, depth >= 3)
+                if clicked:
+                    self.add_to_cart.learn(row, carted)
+                if carted:
+                    self.purchase.learn(row, labels["purchase"])
             else:
-                self.add_to_cart.learn(row, depth >= 2)
-                self.purchase.learn(row, depth >= 3)
-        elif event_type == "rating" and value is not None:
-            self.like.learn(row, value >= 4.0)
-            self.rating.learn(row, value - self.rating_offset)
-        elif event_type == "dislike":
-            self.like.learn(row, 0)
+                self.add_to_cart.learn(row, carted)
+                self.purchase.learn(row, labels["purchase"])
+        if "like" in labels:
+            self.like.learn(row, labels["like"])
+
+    def learn_rating(self, row: np.ndarray, stars: float) -> None:
+        self.rating.learn(row, stars - self.rating_offset)
 
     def predict(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
         """Every head's prediction for each row of ``matrix``.

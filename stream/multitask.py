@@ -36,6 +36,7 @@ from stream.heads import TaskHeads
 from stream.hybrid import HybridRecommender
 from stream.model import RecommendedItem
 from stream.signals import ItemCFProfiles
+from stream.tasks import OpenViews
 
 #: Value of each behaviour: the final score is
 #: ``p(relevance) * (1 + sum_t weight_t * p_t)``, where the funnel and like
@@ -221,6 +222,7 @@ class MultiTaskRecommender(HybridRecommender):
         self._state_version = 0
         self._clock = 0.0  # newest event time seen: "now" when ranking
         self._last_event_row: tuple[tuple, np.ndarray] | None = None
+        self._open_views = OpenViews()
         self._vector_cache: OrderedDict[int, tuple[int, np.ndarray]] = OrderedDict()
 
     def params(self) -> dict[str, Any]:
@@ -288,7 +290,12 @@ class MultiTaskRecommender(HybridRecommender):
         if item is None or n_items == 0:
             return  # an item never seen has no features yet; nothing to learn from
         row = self._event_row(user, item, event.timestamp)
-        self._heads.learn_event(row, event.event_type, event.value)
+        # A view is learned once its outcome is known (the user's next view);
+        # the clicks, carts and purchases that follow it are that outcome.
+        for resolved_row, labels in self._open_views.observe(event, row):
+            self._heads.learn_labels(resolved_row, labels)
+        if event.event_type == "rating" and event.value is not None:
+            self._heads.learn_rating(row, event.value)
         pool = self._last_pools.get(user) if user is not None else None
         if pool is None or self.event_weight(event) <= 0:
             return
@@ -309,6 +316,7 @@ class MultiTaskRecommender(HybridRecommender):
             self._heads.learn_relevance(features[picked[0]] - features[other])
 
     def forget_user(self, user_id: str) -> bool:
+        self._open_views.drop(user_id)  # not learned: the user asked to be forgotten
         row = self._users.get(user_id)
         if row is not None:
             self._taste.forget(row)

@@ -10,6 +10,7 @@ from stream.features import ItemContent, UserTaste
 from stream.heads import PairwiseRanker, TaskHeads
 from stream.multitask import MultiTaskRecommender
 from stream.online_eval import RollingAUC
+from stream.tasks import task_labels
 
 NAMES = ["signal", "noise"]
 
@@ -29,7 +30,7 @@ def funnel_stream(rng, n=3000):
 def test_funnel_heads_learn_the_planted_signal(mode):
     heads = TaskHeads(NAMES, mode=mode, learning_rate=0.1)
     for row, event_type in funnel_stream(np.random.default_rng(0)):
-        heads.learn_event(row, event_type, None)
+        heads.learn_labels(row, task_labels(Event("u", "i", event_type, 0.0)))
     low, high = heads.predict(np.array([[0.1, 0.5], [0.9, 0.5]])), None
     high = {task: values[1] for task, values in low.items()}
     low = {task: values[0] for task, values in low.items()}
@@ -40,7 +41,7 @@ def test_funnel_heads_learn_the_planted_signal(mode):
 def test_chain_probabilities_respect_the_funnel():
     heads = TaskHeads(NAMES, mode="chain")
     for row, event_type in funnel_stream(np.random.default_rng(1), n=500):
-        heads.learn_event(row, event_type, None)
+        heads.learn_labels(row, task_labels(Event("u", "i", event_type, 0.0)))
     p = heads.predict(np.random.default_rng(2).random((50, 2)))
     assert (p["purchase"] <= p["add_to_cart"] + 1e-12).all()
     assert (p["add_to_cart"] <= p["click"] + 1e-12).all()
@@ -49,7 +50,8 @@ def test_chain_probabilities_respect_the_funnel():
 def test_heads_that_never_learned_say_nothing():
     heads = TaskHeads(NAMES)
     assert set(heads.predict(np.zeros((1, 2)))) == {"relevance", "relevance_logit"}
-    heads.learn_event(np.zeros(2), "rating", 5.0)
+    heads.learn_labels(np.zeros(2), {"like": 1})
+    heads.learn_rating(np.zeros(2), 5.0)
     assert {"like", "rating"} <= set(heads.predict(np.zeros((1, 2))))
     with pytest.raises(ValueError, match="mode"):
         TaskHeads(NAMES, mode="both")

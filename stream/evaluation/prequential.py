@@ -34,7 +34,7 @@ from stream.errors import StreamError
 from stream.evaluation.metrics import ListQuality, TaskScorer, window_bins
 from stream.events import Event, Item, UserProfile
 from stream.model import Recommender
-from stream.tasks import FUNNEL, rating_target, task_labels
+from stream.tasks import FUNNEL, outcome_labels, rating_target
 
 #: Events whose type says nothing about what to recommend next are learned but not ranked.
 SCORED_EVENT_TYPES = frozenset({"view", "click", "add_to_cart", "purchase", "rating"})
@@ -219,6 +219,8 @@ def prequential(
     tasks, lists = result.tasks, result.lists
     positions, ranks = result.positions, result.ranks
     side = _SideRecords(catalog, profiles)
+    # With hindsight: a view's labels are its outcome (see stream.tasks).
+    all_labels = outcome_labels(events)
     seen: dict[str, set[str]] = {}
     started = time.perf_counter()
     for position, event in enumerate(events, start=1):
@@ -246,7 +248,7 @@ def prequential(
                         lists.observe_sampled(ids, user_seen)
                     else:
                         lists.observe(ids)
-            labels = task_labels(event)
+            labels = all_labels[position - 1]
             target = rating_target(event)
             if labels or target is not None:
                 predictions = model.predict_tasks(blinded(event))

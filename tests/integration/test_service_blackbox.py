@@ -148,6 +148,8 @@ def test_metrics_follow_the_contract(replayed):
     assert invalid == N_POISON
     assert metrics[("streamrec_model_users", ())] == 943
     assert metrics[("streamrec_online_hit_rate", (("k", str(K)),))] > 0.0
+    # MovieLens ratings label the "like" task; its rolling AUC must be served.
+    assert 0.0 <= metrics[("streamrec_task_auc", (("task", "like"),))] <= 1.0
 
 
 def test_sigterm_exits_cleanly(replayed):
