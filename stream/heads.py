@@ -29,7 +29,6 @@ import math
 import numpy as np
 from river import linear_model, optim
 
-
 TASK_MODES = ("chain", "single")
 
 
