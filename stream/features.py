@@ -91,6 +91,8 @@ class ItemContent:
         self._unit[item, : row.shape[0]] = row / norm if norm > 0 else row
 
     def _ensure(self, rows: int) -> None:
+        if rows <= self._year.shape[0]:
+            return  # every table grows together, so one check covers them all
         self._genres = grown(self._genres, rows)
         self._titles = grown(self._titles, rows)
         self._year = grown(self._year, rows)

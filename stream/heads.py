@@ -50,8 +50,8 @@ class _LogisticHead:
 
     def logits(self, matrix: np.ndarray) -> np.ndarray:
         if self._weights is None:
-            weights = self.model.weights
-            self._weights = np.array([weights.get(name, 0.0) for name in self.names])
+            # River's weight store converts itself to numpy in name order.
+            self._weights = self.model._weights.to_numpy(self.names)
         return matrix @ self._weights + self.model.intercept
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
@@ -116,8 +116,8 @@ class _LinearHead:
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
         if self._weights is None:
-            weights = self.model.weights
-            self._weights = np.array([weights.get(name, 0.0) for name in self.names])
+            # River's weight store converts itself to numpy in name order.
+            self._weights = self.model._weights.to_numpy(self.names)
         return matrix @ self._weights + self.model.intercept
 
 

@@ -174,7 +174,8 @@ class HybridRecommender(Recommender):
         user = self._user_row(event.user_id)
         item = self._item_row(event.item_id)
         recent = self._history.recent(user)
-        self._cooccurrence.learn(item, weight, [r.item for r in recent], [r.weight for r in recent])
+        window = [recent[i] for i in range(max(0, len(recent) - self.pair_window), len(recent))]
+        self._cooccurrence.learn(item, weight, [r.item for r in window], [r.weight for r in window])
         self._popularity.learn(item, weight, event.timestamp)
         self._mf.learn(user, item, weight)
         self._cf_profiles.learn(user, item, weight, self._items.capacity)

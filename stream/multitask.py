@@ -83,6 +83,14 @@ FEATURE_NAMES = [
 _EMPTY = np.zeros(0, dtype=np.int64)
 
 
+def _centred_rating(total, n):  # noqa: ANN001, ANN202 - floats or arrays alike
+    """Mean rating shrunk towards 3.5 by two pseudo-ratings, centred and scaled to ~[-1, 1].
+
+    Two ratings say less than two hundred; an item with none scores 0.
+    """
+    return ((total + 3.5 * 2.0) / (n + 2.0) - 3.5) / 1.5
+
+
 class _Counts:
     """Engagement counts and rating sums per dense id (users or items)."""
 
@@ -112,9 +120,7 @@ class _Counts:
         """Event counts and centred mean ratings (0 without ratings) of ``rows``."""
         if rows.size:
             self._ensure(int(rows.max()) + 1)
-        # Shrink towards the midpoint: two ratings say less than two hundred.
-        mean = (self.rating_sum[rows] + 3.5 * 2.0) / (self.rating_n[rows] + 2.0)
-        return self.events[rows], (mean - 3.5) / 1.5
+        return self.events[rows], _centred_rating(self.rating_sum[rows], self.rating_n[rows])
 
 
 class MultiTaskRecommender(HybridRecommender):
@@ -166,7 +172,7 @@ class MultiTaskRecommender(HybridRecommender):
         fresh_threshold: int = 5,
         fresh_pool: int = 200,
         n_head_negatives: int = 4,
-        head_learning_rate: float = 0.01,
+        head_learning_rate: float = 0.03,
         diversity: float = 0.0,
         vector_cache_size: int = 1024,
         short_recency_decay: float = 0.3,
@@ -241,17 +247,19 @@ class MultiTaskRecommender(HybridRecommender):
 
     def _refresh_item_static(self, item: int) -> None:
         self._item_static = grown(self._item_static, item + 1)
-        items = np.array([item])
-        events, rating = self._item_counts.of(items)
-        year, has_year = self._content.year(items)
-        price = self._content.price(items)
-        fresh = events[0] < self.fresh_threshold
+        counts = self._item_counts
+        counts._ensure(item + 1)
+        events = float(counts.events[item])
+        rating = float(_centred_rating(counts.rating_sum[item], counts.rating_n[item]))
+        year, has_year = self._content.year(np.array([item]))
+        price = float(self._content.price(np.array([item]))[0])
+        fresh = events < self.fresh_threshold
         self._item_static[item] = (
-            math.log1p(events[0]) / 8.0,
+            math.log1p(events) / 8.0,
             float(fresh),
-            rating[0],
-            math.log1p(price[0]) / 8.0,
-            (year[0] - 1990.0) / 30.0 if has_year[0] else 0.0,
+            rating,
+            math.log1p(price) / 8.0,
+            (float(year[0]) - 1990.0) / 30.0 if has_year[0] else 0.0,
         )
         if fresh:
             self._fresh.setdefault(item, None)
