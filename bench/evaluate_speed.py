@@ -95,21 +95,23 @@ def main() -> None:
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--river-events", type=int, default=5000)
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="model to time (registry name)")
     args = parser.parse_args()
+    model_name = args.model
     dataset = load_dataset(args.dataset)
     events = dataset.events[: args.limit] if args.limit else dataset.events
     head = events[: args.river_events]
     side = {"catalog": dataset.items, "profiles": dataset.profiles}
 
-    full = prequential(build_model(DEFAULT_MODEL), events, **side)
+    full = prequential(build_model(model_name), events, **side)
     trivial = prequential(ConstantModel(), events, **side)
-    prefix = prequential(build_model(DEFAULT_MODEL), head, **side)
+    prefix = prequential(build_model(model_name), head, **side)
     river_rate = len(head) / river_loop(head)
 
     print(("command: python bench/evaluate_speed.py " + shlex.join(sys.argv[1:])).rstrip())
     print(f"dataset: {dataset.name}, {len(events):,} events")
     print(
-        f"evaluate loop, {DEFAULT_MODEL} model, all {full.events:,} events: "
+        f"evaluate loop, {model_name} model, all {full.events:,} events: "
         f"{full.events_per_second:,.0f} events/s (HR@10 {full.hit_rate:.4f})"
     )
     print(
@@ -118,7 +120,7 @@ def main() -> None:
         f"{1e6 / trivial.events_per_second:.1f} us per event"
     )
     print(
-        f"first {len(head):,} events: {DEFAULT_MODEL} evaluate loop "
+        f"first {len(head):,} events: {model_name} evaluate loop "
         f"{prefix.events_per_second:,.0f} events/s; River BiasedMF learn_one + rank() "
         f"{river_rate:,.0f} events/s; ratio {prefix.events_per_second / river_rate:.1f}x"
     )
