@@ -481,7 +481,7 @@ class MultiTaskRecommender(HybridRecommender):
         fresh_set = set(fresh.tolist())
         for position in chosen:
             item = int(candidates[position])
-            scores = {task: round(float(v[position]), 6) for task, v in predictions.items()}
+            scores = {task: float(v[position]) for task, v in predictions.items()}
             reason = ""
             if with_reasons:
                 reason = self._reason_for(user_id, item, signals, item in fresh_set)
@@ -520,7 +520,7 @@ class MultiTaskRecommender(HybridRecommender):
                 take = min(self.n_fresh_candidates, cold.size)
                 fresh = cold[np.argpartition(-affinity, take - 1)[:take]]
                 fresh = fresh[affinity[np.searchsorted(cold, fresh)] > 0]
-                fresh = np.setdiff1d(fresh, best, assume_unique=True)
+                fresh = fresh[~np.isin(fresh, best, assume_unique=True, kind="table")]
         return np.concatenate([best, fresh]), fresh
 
     def _diversify(self, candidates: np.ndarray, score: np.ndarray, k: int) -> list[int]:

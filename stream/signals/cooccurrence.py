@@ -81,6 +81,9 @@ class ItemCooccurrence:
         self.distance_decay = distance_decay
         self._rows: list[_Neighbours] = []
         self._totals = np.zeros(0)
+        # n(j) ** (alpha - 1), kept current one entry per event instead of
+        # recomputed over the catalog for every ranking.
+        self._inverse = np.zeros(0)
 
     def _row(self, item: int) -> _Neighbours:
         while len(self._rows) <= item:
@@ -102,7 +105,9 @@ class ItemCooccurrence:
         if weight <= 0:
             return
         self._totals = grown(self._totals, item + 1)
+        self._inverse = grown(self._inverse, item + 1)
         self._totals[item] += weight
+        self._inverse[item] = self._totals[item] ** (self.alpha - 1.0)
         row = self._row(item)
         rows = self._rows
         # The hot path of learning: one dict probe and one store per pair and
@@ -167,13 +172,12 @@ class ItemCooccurrence:
 
     def inverse_norms(self, n_items: int) -> np.ndarray:
         """``n(j) ** (alpha - 1)`` for items ``0..n_items-1`` (0 for items never engaged with)."""
-        totals = np.zeros(n_items)
-        known = min(n_items, self._totals.shape[0])
-        totals[:known] = self._totals[:known]
-        with np.errstate(divide="ignore"):
-            inv = totals ** (self.alpha - 1.0)
-        inv[~np.isfinite(inv)] = 0.0
-        return inv
+        known = min(n_items, self._inverse.shape[0])
+        if known == n_items:
+            return self._inverse[:n_items]
+        out = np.zeros(n_items)
+        out[:known] = self._inverse[:known]
+        return out
 
     def totals(self, n_items: int) -> np.ndarray:
         """Total engagement weight per item (the cosine's ``n``)."""

@@ -69,6 +69,10 @@ class ItemCFProfiles:
         vector = self._vectors.get(user)
         if vector is None or self._since_refresh.get(user, 0) >= self.refresh_every:
             items, weights = history()
+            if weights.size:
+                # Items whose recency weight has decayed to nothing add nothing.
+                keep = weights >= 1e-3 * weights.max()
+                items, weights = items[keep], weights[keep]
             vector = np.zeros(n_items)
             for item, weight in zip(items.tolist(), weights.tolist(), strict=True):
                 self.cooccurrence.add_row_to(vector, item, weight)
