@@ -280,14 +280,17 @@ class HybridRecommender(Recommender):
 
     def _mask_unrecommendable(self, total: np.ndarray, user_ids: Sequence[str]) -> None:
         n_items = total.shape[1]
-        total[:, self._withdrawn[:n_items]] = -np.inf
-        if self.exclude_seen:
-            for row, user_id in enumerate(user_ids):
-                user = self._users.get(user_id)
-                if user is not None:
-                    seen = self._history.seen(user)
-                    if seen:
-                        total[row, list(seen)] = -np.inf
+        for row, user_id in enumerate(user_ids):
+            total[row, self._blocked(self._users.get(user_id), n_items)] = -np.inf
+
+    def _blocked(self, user: int | None, n_items: int) -> np.ndarray:
+        """Items never to recommend to ``user``: withdrawn ones, and what the user saw."""
+        blocked = self._withdrawn[:n_items].copy()
+        if self.exclude_seen and user is not None:
+            seen = self._history.seen(user)
+            if seen:
+                blocked[list(seen)] = True
+        return blocked
 
     def _entry(
         self,

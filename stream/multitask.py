@@ -490,14 +490,6 @@ class MultiTaskRecommender(HybridRecommender):
             )
         return entries
 
-    def _blocked(self, user: int | None, n_items: int) -> np.ndarray:
-        blocked = self._withdrawn[:n_items].copy()
-        if self.exclude_seen and user is not None:
-            seen = self._history.seen(user)
-            if seen:
-                blocked[list(seen)] = True
-        return blocked
-
     def _candidates(
         self, user: int | None, blend: np.ndarray, blocked: np.ndarray, n_items: int
     ) -> tuple[np.ndarray, np.ndarray]:
