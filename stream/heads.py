@@ -48,14 +48,14 @@ class _LogisticHead:
         self.n_learned += 1
         self._weights = None
 
-    def logits(self, matrix: np.ndarray) -> np.ndarray:
+    def weight_vector(self) -> np.ndarray:
         if self._weights is None:
             # River's weight store converts itself to numpy in name order.
             self._weights = self.model._weights.to_numpy(self.names)
-        return matrix @ self._weights + self.model.intercept
+        return self._weights
 
-    def predict(self, matrix: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-np.clip(self.logits(matrix), -30.0, 30.0)))
+    def intercept(self) -> float:
+        return float(self.model.intercept)
 
 
 class PairwiseRanker:
@@ -91,11 +91,11 @@ class PairwiseRanker:
         self.weights += self.learning_rate * difference / (1.0 + math.exp(min(margin, 30.0)))
         self.n_learned += 1
 
-    def logits(self, matrix: np.ndarray) -> np.ndarray:
-        return matrix @ self.weights
+    def weight_vector(self) -> np.ndarray:
+        return self.weights
 
-    def predict(self, matrix: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-np.clip(self.logits(matrix), -30.0, 30.0)))
+    def intercept(self) -> float:
+        return 0.0
 
 
 class _LinearHead:
@@ -114,11 +114,14 @@ class _LinearHead:
         self.n_learned += 1
         self._weights = None
 
-    def predict(self, matrix: np.ndarray) -> np.ndarray:
+    def weight_vector(self) -> np.ndarray:
         if self._weights is None:
             # River's weight store converts itself to numpy in name order.
             self._weights = self.model._weights.to_numpy(self.names)
-        return matrix @ self._weights + self.model.intercept
+        return self._weights
+
+    def intercept(self) -> float:
+        return float(self.model.intercept)
 
 
 class TaskHeads:
@@ -159,6 +162,9 @@ class TaskHeads:
         self.purchase = _LogisticHead(names, learning_rate, l2)
         self.like = _LogisticHead(names, learning_rate, l2)
         self.rating = _LinearHead(names, learning_rate, l2)
+        self._stack_weights = np.zeros((len(names), len(_ORDER)))
+        self._stack_intercepts = np.zeros(len(_ORDER))
+        self._stack_versions = [-1] * len(_ORDER)
 
     def learn_relevance(self, difference: np.ndarray) -> None:
         """A pairwise example: features of the engaged item minus a passed-over one."""
@@ -183,25 +189,47 @@ class TaskHeads:
     def learn_rating(self, row: np.ndarray, stars: float) -> None:
         self.rating.learn(row, stars - self.rating_offset)
 
+    def _stacked(self) -> tuple[np.ndarray, np.ndarray]:
+        """All heads' weights as one matrix (columns: ``_ORDER``) and their intercepts.
+
+        One matrix product then scores every head at once, which matters when
+        a single event's row is scored: per-head products cost more in numpy
+        call overhead than in arithmetic. Only the columns of heads that have
+        learned since the last call are refreshed.
+        """
+        for column, name in enumerate(_ORDER):
+            head = getattr(self, name)
+            if self._stack_versions[column] != head.n_learned:
+                self._stack_weights[:, column] = head.weight_vector()
+                self._stack_intercepts[column] = head.intercept()
+                self._stack_versions[column] = head.n_learned
+        return self._stack_weights, self._stack_intercepts
+
     def predict(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
         """Every head's prediction for each row of ``matrix``.
 
         Funnel tasks appear once the funnel has been seen, ``like`` and
         ``rating`` once ratings have: a head that never learned says nothing.
         """
-        out = {"relevance": self.relevance.predict(matrix)}
-        out["relevance_logit"] = self.relevance.logits(matrix)
+        weights, intercepts = self._stacked()
+        raw = matrix @ weights + intercepts  # columns follow _ORDER
+        logits = raw[:, :5]
+        p = 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
+        out = {"relevance": p[:, 0], "relevance_logit": logits[:, 0]}
         if self.click.n_learned:
-            click = self.click.predict(matrix)
+            click = p[:, 1]
             if self.mode == "chain":
-                cart = click * self.add_to_cart.predict(matrix)
-                purchase = cart * self.purchase.predict(matrix)
+                cart = click * p[:, 2]
+                purchase = cart * p[:, 3]
             else:
-                cart = self.add_to_cart.predict(matrix)
-                purchase = self.purchase.predict(matrix)
+                cart, purchase = p[:, 2], p[:, 3]
             out.update(click=click, add_to_cart=cart, purchase=purchase)
         if self.like.n_learned:
-            out["like"] = self.like.predict(matrix)
+            out["like"] = p[:, 4]
         if self.rating.n_learned:
-            out["rating"] = np.clip(self.rating.predict(matrix) + self.rating_offset, 1.0, 5.0)
+            out["rating"] = np.clip(raw[:, 5] + self.rating_offset, 1.0, 5.0)
         return out
+
+
+#: Head order in the stacked weight matrix; the last is the linear rating head.
+_ORDER = ("relevance", "click", "add_to_cart", "purchase", "like", "rating")

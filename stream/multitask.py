@@ -340,14 +340,19 @@ class MultiTaskRecommender(HybridRecommender):
     def _vectors(self, user: int | None, n_items: int, *, current: bool = True) -> np.ndarray:
         """The user's signal matrix, rows ``SIGNAL_ROWS``, one column per item.
 
-        ``current=False`` accepts the last matrix computed for the user.
+        ``current=False`` accepts the last matrix computed for the user; items
+        added since then get zero signals (they had none when it was computed).
         """
         key = -1 if user is None else user
         cached = self._vector_cache.get(key)
-        if cached is not None and cached[1].shape[1] == n_items:
-            if not current or cached[0] == self._state_version:
+        if cached is not None and cached[1].shape[1] <= n_items:
+            if not current or (cached[0] == self._state_version and cached[1].shape[1] == n_items):
+                matrix = cached[1]
+                if matrix.shape[1] < n_items:
+                    matrix = np.pad(matrix, ((0, 0), (0, n_items - matrix.shape[1])))
+                    self._vector_cache[key] = (cached[0], matrix)
                 self._vector_cache.move_to_end(key)
-                return cached[1]
+                return matrix
         vectors = self._signal_vectors(user, n_items)
         vectors["cf_recent"] = self._recent_cf_scores(user, n_items)
         vectors["blend"] = self.recent_cf_weight * vectors["cf_recent"] + sum(
