@@ -32,19 +32,21 @@ from river import linear_model, optim
 TASK_MODES = ("chain", "single")
 
 
-class _LogisticHead:
-    """A River logistic regression that can also score a feature matrix at once."""
+class _RiverHead:
+    """A River linear model (logistic or least-squares) that can also score a matrix at once.
 
-    def __init__(self, names: list[str], learning_rate: float, l2: float) -> None:
+    River learns one dict example at a time; ranking reads the learned weights
+    into a numpy vector (in feature-name order) to score many rows together.
+    """
+
+    def __init__(self, names: list[str], model: linear_model.base.GLM) -> None:
         self.names = names
-        self.model = linear_model.LogisticRegression(
-            optimizer=optim.SGD(learning_rate), intercept_lr=learning_rate, l2=l2
-        )
+        self.model = model
         self.n_learned = 0
         self._weights: np.ndarray | None = None
 
-    def learn(self, row: np.ndarray, label: int) -> None:
-        self.model.learn_one(dict(zip(self.names, row.tolist(), strict=True)), bool(label))
+    def learn(self, row: np.ndarray, target: bool | float) -> None:
+        self.model.learn_one(dict(zip(self.names, row.tolist(), strict=True)), target)
         self.n_learned += 1
         self._weights = None
 
@@ -56,6 +58,24 @@ class _LogisticHead:
 
     def intercept(self) -> float:
         return float(self.model.intercept)
+
+
+def _logistic(names: list[str], learning_rate: float, l2: float) -> _RiverHead:
+    return _RiverHead(
+        names,
+        linear_model.LogisticRegression(
+            optimizer=optim.SGD(learning_rate), intercept_lr=learning_rate, l2=l2
+        ),
+    )
+
+
+def _least_squares(names: list[str], learning_rate: float, l2: float) -> _RiverHead:
+    return _RiverHead(
+        names,
+        linear_model.LinearRegression(
+            optimizer=optim.SGD(learning_rate), intercept_lr=learning_rate, l2=l2
+        ),
+    )
 
 
 class PairwiseRanker:
@@ -98,32 +118,6 @@ class PairwiseRanker:
         return 0.0
 
 
-class _LinearHead:
-    """A River linear regression (predicted stars), scoring matrices at once."""
-
-    def __init__(self, names: list[str], learning_rate: float, l2: float) -> None:
-        self.names = names
-        self.model = linear_model.LinearRegression(
-            optimizer=optim.SGD(learning_rate), intercept_lr=learning_rate, l2=l2
-        )
-        self.n_learned = 0
-        self._weights: np.ndarray | None = None
-
-    def learn(self, row: np.ndarray, target: float) -> None:
-        self.model.learn_one(dict(zip(self.names, row.tolist(), strict=True)), target)
-        self.n_learned += 1
-        self._weights = None
-
-    def weight_vector(self) -> np.ndarray:
-        if self._weights is None:
-            # River's weight store converts itself to numpy in name order.
-            self._weights = self.model._weights.to_numpy(self.names)
-        return self._weights
-
-    def intercept(self) -> float:
-        return float(self.model.intercept)
-
-
 class TaskHeads:
     """All heads of the model: relevance, the funnel chain, like, and rating.
 
@@ -156,12 +150,12 @@ class TaskHeads:
         self.rating_offset = rating_offset
         names = list(feature_names)
         self.relevance = PairwiseRanker(names, learning_rate, relevance_prior)
-        self.click = _LogisticHead(names, learning_rate, l2)
+        self.click = _logistic(names, learning_rate, l2)
         # chain: conditionals; single: the task itself on all funnel events.
-        self.add_to_cart = _LogisticHead(names, learning_rate, l2)
-        self.purchase = _LogisticHead(names, learning_rate, l2)
-        self.like = _LogisticHead(names, learning_rate, l2)
-        self.rating = _LinearHead(names, learning_rate, l2)
+        self.add_to_cart = _logistic(names, learning_rate, l2)
+        self.purchase = _logistic(names, learning_rate, l2)
+        self.like = _logistic(names, learning_rate, l2)
+        self.rating = _least_squares(names, learning_rate, l2)
         self._stack_weights = np.zeros((len(names), len(_ORDER)))
         self._stack_intercepts = np.zeros(len(_ORDER))
         self._stack_versions = [-1] * len(_ORDER)
@@ -173,18 +167,19 @@ class TaskHeads:
     def learn_labels(self, row: np.ndarray, labels: dict[str, int]) -> None:
         """Learn the task labels of one impression or rating (see :mod:`stream.tasks`)."""
         if "click" in labels:
-            clicked, carted = labels["click"], labels["add_to_cart"]
+            clicked, carted = bool(labels["click"]), bool(labels["add_to_cart"])
+            purchased = bool(labels["purchase"])
             self.click.learn(row, clicked)
             if self.mode == "chain":
                 if clicked:
                     self.add_to_cart.learn(row, carted)
                 if carted:
-                    self.purchase.learn(row, labels["purchase"])
+                    self.purchase.learn(row, purchased)
             else:
                 self.add_to_cart.learn(row, carted)
-                self.purchase.learn(row, labels["purchase"])
+                self.purchase.learn(row, purchased)
         if "like" in labels:
-            self.like.learn(row, labels["like"])
+            self.like.learn(row, bool(labels["like"]))
 
     def learn_rating(self, row: np.ndarray, stars: float) -> None:
         self.rating.learn(row, stars - self.rating_offset)
