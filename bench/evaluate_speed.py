@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stream.datasets import load_dataset  # noqa: E402
-from stream.evaluate import prequential  # noqa: E402
+from stream.evaluation import prequential  # noqa: E402
 from stream.events import Event  # noqa: E402
 from stream.model import RecommendedItem, Recommender  # noqa: E402
 from stream.registry import DEFAULT_MODEL, build_model  # noqa: E402

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from consumers.cli import main
-from stream.evaluate import (
+from stream.evaluation import (
     TradeoffUnsupported,
     evaluate_tradeoff,
     prequential,
