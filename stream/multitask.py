@@ -30,11 +30,12 @@ from typing import Any
 import numpy as np
 
 from stream.entities import grown
-from stream.events import Event, Item
+from stream.events import Event, Item, UserProfile
 from stream.features import ItemContent, UserTaste
 from stream.heads import TaskHeads
 from stream.hybrid import HybridRecommender
 from stream.model import RecommendedItem
+from stream.segments import SegmentPopularity
 from stream.signals import ItemCFProfiles
 from stream.tasks import OpenViews
 
@@ -78,6 +79,7 @@ FEATURE_NAMES = [
     "gap_x_popularity",  # after a break, what is popular now matters more
     "gap_x_cf",  # within a session, what the user just did matters more
     "cf_recent",  # item-CF over the last few items only (sharp recency)
+    "segment_popularity",  # popular among users of the same gender and age band
 ]
 
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -229,6 +231,7 @@ class MultiTaskRecommender(HybridRecommender):
         self._clock = 0.0  # newest event time seen: "now" when ranking
         self._last_event_row: tuple[tuple, np.ndarray] | None = None
         self._open_views = OpenViews()
+        self._segments = SegmentPopularity()
         self._vector_cache: OrderedDict[int, tuple[int, np.ndarray]] = OrderedDict()
 
     def params(self) -> dict[str, Any]:
@@ -244,6 +247,9 @@ class MultiTaskRecommender(HybridRecommender):
         assert row is not None
         self._content.set(row, item.features)
         self._refresh_item_static(row)
+
+    def add_profile(self, profile: UserProfile) -> None:
+        self._segments.set_profile(profile.user_id, profile.features)
 
     def _refresh_item_static(self, item: int) -> None:
         self._item_static = grown(self._item_static, item + 1)
@@ -288,6 +294,7 @@ class MultiTaskRecommender(HybridRecommender):
         self._item_counts.add(item, rating)
         weight = self.event_weight(event)
         self._refresh_item_static(item)
+        self._segments.learn(event.user_id, item, weight, event.timestamp)
         self._cf_recent.learn(user, item, weight, self._items.capacity)
         if weight > 0:
             self._taste.learn(user, item, weight)
@@ -325,6 +332,7 @@ class MultiTaskRecommender(HybridRecommender):
 
     def forget_user(self, user_id: str) -> bool:
         self._open_views.drop(user_id)  # not learned: the user asked to be forgotten
+        self._segments.forget(user_id)
         row = self._users.get(user_id)
         if row is not None:
             self._taste.forget(row)
@@ -407,6 +415,8 @@ class MultiTaskRecommender(HybridRecommender):
         out[:, 16] = gap * signals[:, 2]
         out[:, 17] = gap * signals[:, 0]
         out[:, 18] = signals[:, 5]
+        user_id = self._users.external(user) if user is not None else None
+        out[:, 19] = self._segments.scores(user_id, n_items)[items]
         return out
 
     def _user_gap(self, user: int | None, now: float | None) -> float:

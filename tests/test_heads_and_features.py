@@ -142,3 +142,19 @@ def test_fresh_items_enter_the_pool_by_content_and_say_why():
     full_lists = model.recommend(fans, 100)
     reasons = [e.reason for r in full_lists for e in r if e.item_id == "brand-new"]
     assert reasons and set(reasons) == {"new, in a genre you like"}
+
+
+def test_segment_popularity_follows_the_users_segment():
+    from stream.segments import SegmentPopularity
+
+    segments = SegmentPopularity()
+    segments.set_profile("ann", {"age": 23, "gender": "F"})
+    segments.set_profile("bea", {"age": 27, "gender": "F"})
+    segments.set_profile("carl", {"age": 61, "gender": "M"})
+    segments.learn("ann", 3, 1.0, timestamp=0.0)
+    segments.learn("carl", 5, 1.0, timestamp=0.0)
+    assert segments.scores("bea", 6).argmax() == 3  # what her segment likes, not carl's
+    assert segments.scores("carl", 6).argmax() == 5
+    segments.forget("bea")
+    assert not segments.scores("bea", 6).any()
+    assert not segments.scores("stranger", 6).any()
