@@ -23,7 +23,7 @@ from consumers.brokers import EmbeddedBroker
 from consumers.config import Settings
 from consumers.produce import ProduceStats, make_replay_producer, produce_dataset
 from stream.datasets import load_dataset
-from stream.hybrid import HybridRecommender
+from stream.registry import build_model
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def _run(
             metrics_host="127.0.0.1",
             metrics_port=metrics_port,
         )
-        service = RecommenderService(settings, HybridRecommender())
+        service = RecommenderService(settings, build_model(settings.model))
         worker = threading.Thread(target=service.run, name="streamrec-service", daemon=True)
         worker.start()
         _wait_for_metrics(service, stop)

@@ -117,6 +117,15 @@ class ItemContent:
         self._ensure(int(items.max()) + 1)
         return self._unit[items, :width]
 
+    def has(self, item: int) -> bool:
+        """Whether ``item`` has any content (genres or title tokens)."""
+        return item < self._has_content.shape[0] and bool(self._has_content[item])
+
+    def vector(self, item: int) -> np.ndarray:
+        """:meth:`vectors` of one item (a view: do not modify)."""
+        self._ensure(item + 1)
+        return self._unit[item, : self.title_buckets + max(self.n_genres, 1)]
+
     def genre_rows(self, items: np.ndarray) -> np.ndarray:
         self._ensure(int(items.max()) + 1 if items.size else 0)
         return self._genres[items, : max(self.n_genres, 1)]
@@ -157,11 +166,12 @@ class UserTaste:
         self._profiles: dict[int, np.ndarray] = {}
 
     def learn(self, user: int, item: int, weight: float) -> None:
-        vector = self.content.vectors(np.array([item]))[0]
-        if not vector.any():
+        if not self.content.has(item):
             return
+        vector = self.content.vector(item)
         profiles = self._aligned(user, vector.shape[0])
-        self._profiles[user] = self._decay_column * profiles + weight * vector
+        profiles *= self._decay_column
+        profiles += weight * vector
 
     def _aligned(self, user: int, width: int) -> np.ndarray:
         profiles = self._profiles.get(user)
@@ -175,12 +185,17 @@ class UserTaste:
 
         Zero where the user has no profile or the item no content.
         """
-        if user not in self._profiles or not items.size:
+        profiles = self._profiles.get(user)
+        if profiles is None or not items.size:
             return np.zeros((items.shape[0], len(self.decays)))
         vectors = self.content.vectors(items)
-        profiles = self._aligned(user, vectors.shape[1])
-        norms = np.linalg.norm(profiles, axis=1)
-        return (vectors @ profiles.T) / np.where(norms > 0, norms, 1.0)
+        if profiles.shape[1] != vectors.shape[1]:
+            profiles = self._aligned(user, vectors.shape[1])
+        dots = vectors @ profiles.T
+        norms = np.sqrt(np.einsum("ij,ij->i", profiles, profiles))
+        norms[norms == 0] = 1.0
+        dots /= norms
+        return dots
 
     def forget(self, user: int) -> None:
         self._profiles.pop(user, None)

@@ -156,6 +156,7 @@ class TaskHeads:
         self.purchase = _logistic(names, learning_rate, l2)
         self.like = _logistic(names, learning_rate, l2)
         self.rating = _least_squares(names, learning_rate, l2)
+        self._ordered = [getattr(self, name) for name in _ORDER]
         self._stack_weights = np.zeros((len(names), len(_ORDER)))
         self._stack_intercepts = np.zeros(len(_ORDER))
         self._stack_versions = [-1] * len(_ORDER)
@@ -192,13 +193,37 @@ class TaskHeads:
         call overhead than in arithmetic. Only the columns of heads that have
         learned since the last call are refreshed.
         """
-        for column, name in enumerate(_ORDER):
-            head = getattr(self, name)
+        for column, head in enumerate(self._ordered):
             if self._stack_versions[column] != head.n_learned:
                 self._stack_weights[:, column] = head.weight_vector()
                 self._stack_intercepts[column] = head.intercept()
                 self._stack_versions[column] = head.n_learned
         return self._stack_weights, self._stack_intercepts
+
+    def predict_one(self, row: np.ndarray) -> dict[str, float]:
+        """:meth:`predict` of one feature row, as floats (without ``relevance_logit``).
+
+        One event's row is scored for every event learned, so this path does
+        one matrix product and then plain float arithmetic: numpy's per-call
+        overhead would cost more than the arithmetic.
+        """
+        weights, intercepts = self._stacked()
+        raw = (row @ weights + intercepts).tolist()
+        p = [1.0 / (1.0 + math.exp(-min(max(x, -30.0), 30.0))) for x in raw[:5]]
+        out = {"relevance": p[0]}
+        if self.click.n_learned:
+            click = p[1]
+            if self.mode == "chain":
+                cart = click * p[2]
+                purchase = cart * p[3]
+            else:
+                cart, purchase = p[2], p[3]
+            out.update(click=click, add_to_cart=cart, purchase=purchase)
+        if self.like.n_learned:
+            out["like"] = p[4]
+        if self.rating.n_learned:
+            out["rating"] = min(max(raw[5] + self.rating_offset, 1.0), 5.0)
+        return out
 
     def predict(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
         """Every head's prediction for each row of ``matrix``.

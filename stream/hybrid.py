@@ -258,7 +258,7 @@ class HybridRecommender(Recommender):
 
         An unknown user (``None``) has only popularity; nothing is created.
         """
-        popularity = _scaled_by_max(self._popularity.scores(n_items))
+        popularity = self._popularity.relative_all(n_items)
         if user is None:
             zeros = np.zeros(n_items)
             return {"cf": zeros, "ucf": zeros, "mf": zeros, "popularity": popularity}

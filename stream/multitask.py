@@ -246,27 +246,28 @@ class MultiTaskRecommender(HybridRecommender):
         row = self._items.get(item.item_id)
         assert row is not None
         self._content.set(row, item.features)
-        self._refresh_item_static(row)
+        self._refresh_item_static(row, content=True)
 
     def add_profile(self, profile: UserProfile) -> None:
         self._segments.set_profile(profile.user_id, profile.features)
 
-    def _refresh_item_static(self, item: int) -> None:
-        self._item_static = grown(self._item_static, item + 1)
+    def _refresh_item_static(self, item: int, *, content: bool = False) -> None:
+        """Recompute the item's evidence columns (and, with ``content``, its catalog columns)."""
+        if item >= self._item_static.shape[0]:
+            self._item_static = grown(self._item_static, item + 1)
         counts = self._item_counts
         counts._ensure(item + 1)
         events = float(counts.events[item])
-        rating = float(_centred_rating(counts.rating_sum[item], counts.rating_n[item]))
-        year, has_year = self._content.year(np.array([item]))
-        price = float(self._content.price(np.array([item]))[0])
         fresh = events < self.fresh_threshold
-        self._item_static[item] = (
-            math.log1p(events) / 8.0,
-            float(fresh),
-            rating,
-            math.log1p(price) / 8.0,
-            (float(year[0]) - 1990.0) / 30.0 if has_year[0] else 0.0,
-        )
+        static = self._item_static[item]
+        static[0] = math.log1p(events) / 8.0
+        static[1] = float(fresh)
+        static[2] = _centred_rating(float(counts.rating_sum[item]), float(counts.rating_n[item]))
+        if content:
+            year, has_year = self._content.year(np.array([item]))
+            price = float(self._content.price(np.array([item]))[0])
+            static[3] = math.log1p(price) / 8.0
+            static[4] = (float(year[0]) - 1990.0) / 30.0 if has_year[0] else 0.0
         if fresh:
             self._fresh.setdefault(item, None)
         else:
@@ -399,10 +400,12 @@ class MultiTaskRecommender(HybridRecommender):
         out = np.empty((items.shape[0], len(FEATURE_NAMES)))
         out[:, 0:5] = signals[:, 0:5]
         if user is not None:
-            events, rating = self._user_counts.of(np.array([user]))
+            counts = self._user_counts
+            counts._ensure(user + 1)
             out[:, 5:7] = self._taste.affinity(user, items)
-            out[:, 10] = math.log1p(events[0]) / 8.0
-            out[:, 12] = rating[0]
+            out[:, 10] = math.log1p(counts.events[user]) / 8.0
+            rating_sum, rating_n = float(counts.rating_sum[user]), float(counts.rating_n[user])
+            out[:, 12] = _centred_rating(rating_sum, rating_n)
         else:
             out[:, 5:7] = 0.0
             out[:, 10] = out[:, 12] = 0.0
@@ -416,7 +419,7 @@ class MultiTaskRecommender(HybridRecommender):
         out[:, 17] = gap * signals[:, 0]
         out[:, 18] = signals[:, 5]
         user_id = self._users.external(user) if user is not None else None
-        out[:, 19] = self._segments.scores(user_id, n_items)[items]
+        out[:, 19] = self._segments.scores(user_id, items)
         return out
 
     def _user_gap(self, user: int | None, now: float | None) -> float:
@@ -439,9 +442,7 @@ class MultiTaskRecommender(HybridRecommender):
         # As of the user's last ranking: right after it (test-then-learn) that
         # is current; in the service it is what the user was last shown.
         row = self._event_row(user, item, event.timestamp)
-        predictions = self._heads.predict(row[None, :])
-        predictions.pop("relevance_logit")
-        return {task: float(values[0]) for task, values in predictions.items()}
+        return self._heads.predict_one(row)
 
     def _event_row(self, user: int | None, item: int, timestamp: float) -> np.ndarray:
         """Features of the event's pair before it is learned.

@@ -34,7 +34,7 @@ BASELINES: dict[str, type[Recommender]] = {
     "itemcf-recency": RecencyItemCFRecommender,
 }
 
-DEFAULT_MODEL = "hybrid"
+DEFAULT_MODEL = "multitask"
 
 
 def model_class(name: str) -> type[Recommender]:

@@ -46,8 +46,6 @@ class SegmentPopularity:
         self.half_life = half_life
         self._segment_of_user: dict[str, str] = {}
         self._popularity: dict[str, DecayedPopularity] = {}
-        self._cache: dict[str, tuple[int, int, np.ndarray]] = {}
-        self._version = 0
 
     def set_profile(self, user_id: str, features: dict[str, Any]) -> None:
         segment = segment_of(features)
@@ -67,22 +65,14 @@ class SegmentPopularity:
         if popularity is None:
             popularity = self._popularity[segment] = DecayedPopularity(self.half_life)
         popularity.learn(item, weight, timestamp)
-        self._version += 1
 
-    def scores(self, user_id: str | None, n_items: int) -> np.ndarray:
-        """The user's segment's popularity over items, scaled so the top item is 1."""
+    def scores(self, user_id: str | None, items: np.ndarray) -> np.ndarray:
+        """The user's segment's popularity of ``items``, scaled so the segment's top item is 1."""
         segment = self._segment_of_user.get(user_id) if user_id is not None else None
         popularity = self._popularity.get(segment) if segment is not None else None
         if popularity is None:
-            return np.zeros(n_items)
-        cached = self._cache.get(segment)
-        if cached is not None and cached[0] == self._version and cached[1] == n_items:
-            return cached[2]
-        scores = popularity.scores(n_items)
-        top = scores.max() if scores.size else 0.0
-        scaled = scores / top if top > 0 else scores
-        self._cache[segment] = (self._version, n_items, scaled)
-        return scaled
+            return np.zeros(items.shape[0])
+        return popularity.relative(items)
 
     def __len__(self) -> int:
         """Users with a known segment."""

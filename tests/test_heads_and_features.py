@@ -47,6 +47,22 @@ def test_chain_probabilities_respect_the_funnel():
     assert (p["add_to_cart"] <= p["click"] + 1e-12).all()
 
 
+@pytest.mark.parametrize("mode", ["chain", "single"])
+def test_predict_one_agrees_with_the_matrix_path(mode):
+    heads = TaskHeads(NAMES, mode=mode, learning_rate=0.1)
+    for row, event_type in funnel_stream(np.random.default_rng(3), n=300):
+        heads.learn_labels(row, task_labels(Event("u", "i", event_type, 0.0)))
+        heads.learn_labels(row, {"like": int(row[0] > 0.5)})
+        heads.learn_rating(row, 1.0 + 4.0 * row[0])
+    row = np.array([0.7, 0.2])
+    matrix = heads.predict(row[None, :])
+    matrix.pop("relevance_logit")
+    one = heads.predict_one(row)
+    assert set(one) == set(matrix)
+    for task, value in one.items():
+        assert value == pytest.approx(float(matrix[task][0]), abs=1e-12), task
+
+
 def test_heads_that_never_learned_say_nothing():
     heads = TaskHeads(NAMES)
     assert set(heads.predict(np.zeros((1, 2)))) == {"relevance", "relevance_logit"}
@@ -153,8 +169,8 @@ def test_segment_popularity_follows_the_users_segment():
     segments.set_profile("carl", {"age": 61, "gender": "M"})
     segments.learn("ann", 3, 1.0, timestamp=0.0)
     segments.learn("carl", 5, 1.0, timestamp=0.0)
-    assert segments.scores("bea", 6).argmax() == 3  # what her segment likes, not carl's
-    assert segments.scores("carl", 6).argmax() == 5
+    assert segments.scores("bea", np.arange(6)).argmax() == 3  # what her segment likes, not carl's
+    assert segments.scores("carl", np.arange(6)).argmax() == 5
     segments.forget("bea")
-    assert not segments.scores("bea", 6).any()
-    assert not segments.scores("stranger", 6).any()
+    assert not segments.scores("bea", np.arange(6)).any()
+    assert not segments.scores("stranger", np.arange(6)).any()

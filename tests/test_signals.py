@@ -27,6 +27,47 @@ def test_popularity_ignores_dislikes():
     assert pop.scores(1)[0] == 0.0
 
 
+def test_popularity_relative_scores_need_no_pass_over_the_catalog():
+    pop = DecayedPopularity(half_life=5.0)
+    rng = np.random.default_rng(0)
+    for t in range(300):  # long enough to rebase several times
+        pop.learn(int(rng.integers(0, 20)), float(rng.random()), timestamp=float(t))
+    full = pop.scores(25)
+    assert np.allclose(pop.relative_all(25), full / full.max())
+    assert np.allclose(pop.relative(np.array([3, 24, 7])), full[[3, 24, 7]] / full.max())
+    pop.forget_item(int(full.argmax()))
+    full = pop.scores(25)
+    assert pop.relative_all(25).max() == pytest.approx(1.0)
+    assert np.allclose(pop.relative_all(25), full / full.max())
+
+
+def test_compiled_bpr_step_matches_the_textbook_update():
+    mf = OnlineMF(n_factors=8, n_negatives=3, learning_rate=0.1, regularization=0.01, seed=3)
+    for row in range(10):
+        mf.add_item(row)
+    mf.add_user(0)
+    users, items, bias = mf._users.copy(), mf._items.copy(), mf._item_bias.copy()
+    bias[:10] = np.arange(10) / 10.0  # tables grow in blocks: only the first 10 rows are items
+    mf._item_bias[:] = bias
+    draws = mf._rng.random(3)  # the draws the next step will use
+    mf._rng = np.random.default_rng(3)
+    mf._uniform, mf._uniform_at = np.concatenate([draws, np.zeros(4093)]), 0
+    mf.learn(0, 4, weight=2.0)
+    # The reference: numpy, straight from the formulas in _bpr_step's docstring.
+    negatives = [j for j in (draws * 10).astype(int) if j != 4]
+    p, lr, reg = users[0].copy(), 0.1, 0.01
+    margins = np.array([(items[4] - items[j]) @ p + bias[4] - bias[j] for j in negatives])
+    grads = 2.0 / (1.0 + np.exp(margins))
+    expected_items = items.copy()
+    expected_items[4] += lr * (grads.sum() * p - reg * items[4])
+    for g, j in zip(grads, negatives, strict=True):
+        expected_items[j] -= lr * (g * p + reg * items[j])
+    step = sum(g * (items[4] - items[j]) for g, j in zip(grads, negatives, strict=True))
+    assert np.allclose(mf._users[0], p + lr * (step - reg * p))
+    assert np.allclose(mf._items, expected_items)
+    assert mf._item_bias[4] == pytest.approx(bias[4] + lr * (grads.sum() - reg * bias[4]))
+
+
 def test_cooccurrence_is_cosine_and_windowed():
     cf = ItemCooccurrence(max_pairs_per_event=1)
     cf.learn(0, 1.0, [], [])

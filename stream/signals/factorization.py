@@ -13,6 +13,7 @@ users is one matrix product.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from stream.entities import grown
@@ -20,6 +21,61 @@ from stream.entities import grown
 
 def _sigmoid(x: np.ndarray | float) -> np.ndarray | float:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -30.0, 30.0)))
+
+
+@numba.njit(cache=True)
+def _bpr_step(users, items, bias, user, item, draws, n_items, weight, lr, reg):  # noqa: ANN001, ANN202
+    """One BPR step for (user, item) against negatives drawn from ``draws``, in place.
+
+    ``draws`` are uniform numbers in [0, 1): each picks item
+    ``int(draw * n_items)``, skipped if it is ``item`` itself.
+
+    Compiled: at 4 negatives x 32 factors a numpy version spends ~20 us per
+    event in call overhead for ~1,000 multiply-adds; the loop takes ~1 us.
+    The maths: with ``x_j = s(u, i) - s(u, j)`` and
+    ``g_j = weight * sigmoid(-x_j)`` (the gradient of ``-log sigmoid(x_j)``,
+    strong engagements stepping further),
+
+        p_u += lr * (sum_j g_j (q_i - q_j) - reg p_u)
+        q_i += lr * (sum_j g_j p_u - reg q_i)
+        q_j -= lr * (g_j p_u + reg q_j)
+
+    all from the vectors as they were before the step.
+    """
+    n_factors = users.shape[1]
+    p = users[user]
+    negatives = np.empty(draws.shape[0], dtype=np.int64)
+    n_negatives = 0
+    for draw in draws:
+        j = int(draw * n_items)
+        if j != item:
+            negatives[n_negatives] = j
+            n_negatives += 1
+    negatives = negatives[:n_negatives]
+    grads = np.empty(negatives.shape[0])
+    p_step = np.zeros(n_factors)
+    total = 0.0
+    for n in range(negatives.shape[0]):
+        j = negatives[n]
+        margin = bias[item] - bias[j]
+        for f in range(n_factors):
+            margin += (items[item, f] - items[j, f]) * p[f]
+        grad = weight / (1.0 + np.exp(min(margin, 30.0)))
+        grads[n] = grad
+        total += grad
+        for f in range(n_factors):
+            p_step[f] += grad * (items[item, f] - items[j, f])
+    for f in range(n_factors):
+        p_f = p[f]
+        items[item, f] += lr * (total * p_f - reg * items[item, f])
+        for n in range(negatives.shape[0]):
+            j = negatives[n]
+            items[j, f] -= lr * (grads[n] * p_f + reg * items[j, f])
+        p[f] += lr * (p_step[f] - reg * p_f)
+    bias[item] += lr * (total - reg * bias[item])
+    for n in range(negatives.shape[0]):
+        j = negatives[n]
+        bias[j] -= lr * (grads[n] + reg * bias[j])
 
 
 class OnlineMF:
@@ -96,37 +152,31 @@ class OnlineMF:
             q -= lr * (grad * p_old + reg * q)
             self._item_bias[item] -= lr * grad
             return
-        negatives = self._draw_negatives(item)
-        if negatives.size == 0:
-            return
-        q_pos = self._items[item]
-        q_neg = self._items[negatives]
-        diff = q_pos - q_neg
-        bias = self._item_bias
-        margin = diff @ p + (bias[item] - bias[negatives])
-        # d/dx -log sigmoid(x) = -sigmoid(-x); strong engagements step further.
-        grad = (1.0 / (1.0 + np.exp(np.clip(margin, -30.0, 30.0)))) * min(weight, 3.0)
-        total = float(grad.sum())
-        p_old = p.copy()
-        p += lr * (grad @ diff - reg * p)
-        q_pos += lr * (total * p_old - reg * q_pos)
-        self._items[negatives] = q_neg - lr * (np.outer(grad, p_old) + reg * q_neg)
-        bias[item] += lr * (total - reg * bias[item])
-        bias[negatives] -= lr * (grad + reg * bias[negatives])
+        _bpr_step(
+            self._users,
+            self._items,
+            self._item_bias,
+            user,
+            item,
+            self._next_draws(),
+            self._n_items,
+            min(weight, 3.0),
+            lr,
+            reg,
+        )
 
-    def _draw_negatives(self, item: int) -> np.ndarray:
-        """``n_negatives`` uniform item rows other than ``item``.
+    def _next_draws(self) -> np.ndarray:
+        """``n_negatives`` uniform numbers that pick this step's negative items.
 
-        Uniform draws come from a pre-drawn block: one generator call per
-        thousand events instead of one per event.
+        They come from a pre-drawn block: one generator call per thousand
+        events instead of one per event.
         """
         if self._uniform_at + self.n_negatives > self._uniform.shape[0]:
             self._uniform = self._rng.random(4096)
             self._uniform_at = 0
         draws = self._uniform[self._uniform_at : self._uniform_at + self.n_negatives]
         self._uniform_at += self.n_negatives
-        negatives = (draws * self._n_items).astype(np.int64)
-        return negatives[negatives != item]
+        return draws
 
     # ------------------------------------------------------------------ scoring
 

@@ -36,6 +36,9 @@ class DecayedPopularity:
         self._ref_time: float | None = None
         self._now = -math.inf
         self._scaled = np.zeros(0)
+        # The largest stored score: decay scales every score alike, so an
+        # item's score relative to the top one needs no pass over the catalog.
+        self._top = 0.0
 
     def learn(self, item: int, weight: float, timestamp: float) -> None:
         if weight <= 0:
@@ -46,10 +49,12 @@ class DecayedPopularity:
         if exponent > 50.0:
             # Rebase before exp() overflows: one pass over the array, rarely.
             self._scaled *= math.exp(-exponent)
+            self._top *= math.exp(-exponent)
             self._ref_time = timestamp
             exponent = 0.0
         self._scaled = grown(self._scaled, item + 1)
         self._scaled[item] += weight * math.exp(exponent)
+        self._top = max(self._top, float(self._scaled[item]))
         self._now = max(self._now, timestamp)
 
     def scores(self, n_items: int) -> np.ndarray:
@@ -62,6 +67,33 @@ class DecayedPopularity:
             )
         return out
 
+    def relative(self, items: np.ndarray) -> np.ndarray:
+        """Scores of ``items`` divided by the top item's (0 where unknown or nothing learned).
+
+        >>> pop = DecayedPopularity(half_life=10.0)
+        >>> pop.learn(0, 1.0, timestamp=0.0)
+        >>> pop.learn(1, 1.0, timestamp=10.0)
+        >>> pop.relative(np.arange(3)).round(3).tolist()
+        [0.5, 1.0, 0.0]
+        """
+        known = items < self._scaled.shape[0]
+        if self._top <= 0:
+            return np.zeros(items.shape[0])
+        if known.all():
+            return self._scaled[items] / self._top
+        out = np.zeros(items.shape[0])
+        out[known] = self._scaled[items[known]] / self._top
+        return out
+
+    def relative_all(self, n_items: int) -> np.ndarray:
+        """:meth:`relative` of items ``0..n_items-1``."""
+        out = np.zeros(n_items)
+        known = min(n_items, self._scaled.shape[0])
+        if known and self._top > 0:
+            np.multiply(self._scaled[:known], 1.0 / self._top, out=out[:known])
+        return out
+
     def forget_item(self, item: int) -> None:
         if item < self._scaled.shape[0]:
             self._scaled[item] = 0.0
+            self._top = float(self._scaled.max()) if self._scaled.size else 0.0
