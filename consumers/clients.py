@@ -4,23 +4,83 @@ Nothing here knows about recommendations. It makes the consumer, producer
 and admin client with the service's settings, creates missing topics, and
 waits for a cluster that is not there yet (with logged, capped back-off)
 instead of crashing.
+
+A cluster that is there but refuses us is another matter: a certificate
+that fails verification or a rejected password will not get better by
+waiting. :func:`check_access` finds those out before the first client is
+made and raises :class:`KafkaSecurityError`, which the back-off does not
+retry (``docs/security.md``).
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.net.sasl import get_sasl_mechanism
+from kafka.protocol.parser import KafkaProtocol
+from kafka.protocol.sasl import SaslAuthenticateRequest, SaslHandshakeRequest
 
 from consumers.config import Settings
+from consumers.errors import ConsumersError
 
 log = logging.getLogger(__name__)
+
+
+class KafkaSecurityError(ConsumersError):
+    """The brokers refused our credentials, or we refused their certificate.
+
+    Unlike an unreachable broker, this is a misconfiguration: retrying
+    cannot help, so the service stops with this message.
+    """
+
+
+#: kafka-python configuration keys whose values are secrets.
+_SECRET_KEYS = frozenset({"sasl_plain_password", "ssl_password"})
+
+
+class _RedactKafkaLogs(logging.Filter):
+    """Keep secrets out of kafka-python's log, at every level.
+
+    At DEBUG, kafka-python logs the admin client's whole configuration
+    (``sasl_plain_password`` included) and dumps raw protocol frames, which
+    carry the SASL exchange: SASL/PLAIN sends the password in it as is. The
+    first are redacted, the second dropped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and ("Send: %r" in record.msg or "Recv: %r" in record.msg):
+            return False
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redacted(arg) for arg in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = _redacted(record.args)
+        return True
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, Mapping) and not _SECRET_KEYS.isdisjoint(value):
+        return {k: "[redacted]" if k in _SECRET_KEYS and v else v for k, v in value.items()}
+    return value
+
+
+def _protect_kafka_logs() -> None:
+    """Put the redacting filter on every ``kafka.*`` logger (filters do not inherit)."""
+    redact = _RedactKafkaLogs()
+    for name in list(logging.Logger.manager.loggerDict):
+        if name == "kafka" or name.startswith("kafka."):
+            logging.getLogger(name).addFilter(redact)
+
+
+_protect_kafka_logs()
 
 T = TypeVar("T")
 
@@ -108,7 +168,156 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
 
 
 def make_admin(settings: Settings) -> KafkaAdminClient:
+    """The admin client; the service's first client, so it checks access first.
+
+    Raises
+    ------
+    KafkaSecurityError
+        If TLS or SASL is refused (see :func:`check_access`).
+    OSError
+        If no bootstrap server can be reached (a reason to wait and retry).
+    """
+    check_access(settings)
     return KafkaAdminClient(**settings.kafka_client_config(), client_id="streamrec-admin")
+
+
+# ------------------------------------------------------------------ access check
+
+#: SSL errors that mean the connection broke, not that the peer was refused.
+_TRANSIENT_SSL_ERRORS = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
+
+
+def check_access(settings: Settings, timeout: float = 10.0) -> None:
+    """Open one connection the way every client will: TLS, then SASL.
+
+    kafka-python treats a refused certificate or password like a broker
+    that is down: it retries until its bootstrap times out and then says
+    only "Unable to bootstrap"; the reason is in its own log, which the
+    service keeps quiet except at DEBUG. This makes one connection itself, to
+    the first bootstrap server that answers, with the same TLS context and
+    the same SASL mechanism implementation, and turns a refusal into a
+    :class:`KafkaSecurityError` that says what was refused. Nothing to do
+    under PLAINTEXT.
+
+    Only bootstrap servers are checked; brokers the cluster advertises are
+    reached under their advertised names, which the certificate must hold too.
+
+    Raises
+    ------
+    KafkaSecurityError
+        The certificate failed verification (unknown CA, or the name dialled
+        is not in it), the listener does not speak TLS, the broker does not
+        enable the SASL mechanism, or it rejected the user name or password.
+    OSError
+        No bootstrap server could be reached (down, or too slow to answer).
+    """
+    if not (settings.uses_ssl or settings.uses_sasl):
+        return
+    config = settings.kafka_client_config()
+    unreachable: OSError | None = None
+    for server in settings.bootstrap_list():
+        host, port = _split_host_port(server)
+        try:
+            _check_one(host, port, settings, config, timeout)
+            return
+        except OSError as exc:
+            unreachable = exc
+    assert unreachable is not None
+    raise unreachable
+
+
+def _split_host_port(server: str) -> tuple[str, int]:
+    host, _, port = server.rpartition(":")
+    if not host or not port.isdigit():
+        raise KafkaSecurityError(f"bootstrap server {server!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _check_one(
+    host: str, port: int, settings: Settings, config: dict[str, Any], timeout: float
+) -> None:
+    where = f"{host}:{port}"
+    sock = socket.create_connection((host, port), timeout=timeout)
+    try:
+        if settings.uses_ssl:
+            sock = _tls_handshake(sock, host, where, config["ssl_context"])
+        if settings.uses_sasl:
+            _sasl_authenticate(sock, host, where, settings, config)
+    finally:
+        sock.close()
+
+
+def _tls_handshake(
+    sock: socket.socket, host: str, where: str, context: ssl.SSLContext
+) -> ssl.SSLSocket:
+    try:
+        return context.wrap_socket(sock, server_hostname=host)
+    except ssl.SSLCertVerificationError as exc:
+        sock.close()
+        raise KafkaSecurityError(
+            f"TLS: the certificate of {where} failed verification: {exc.verify_message}. "
+            "Hostname checking is always on: connect by a name the certificate holds, "
+            "and give the CA that signed it in ssl_cafile"
+        ) from None
+    except _TRANSIENT_SSL_ERRORS:
+        sock.close()
+        raise
+    except ssl.SSLError as exc:
+        sock.close()
+        raise KafkaSecurityError(
+            f"TLS handshake with {where} failed ({exc.reason or exc}); is it a TLS listener?"
+        ) from None
+
+
+def _sasl_authenticate(
+    sock: socket.socket, host: str, where: str, settings: Settings, config: dict[str, Any]
+) -> None:
+    """SaslHandshake then SaslAuthenticate (v1), as kafka-python's connections do."""
+    protocol = KafkaProtocol(client_id="streamrec-access-check")
+
+    def call(request: Any) -> Any:
+        protocol.send_request(request)
+        sock.sendall(protocol.send_bytes())
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError(f"{where} closed the connection during SASL")
+            try:
+                responses = protocol.receive_bytes(data)
+            except KafkaError as exc:  # e.g. TLS records read as Kafka frames
+                raise KafkaSecurityError(
+                    f"SASL: {where} did not answer in the Kafka protocol ({exc}); "
+                    f"is security_protocol {settings.security_protocol} what this listener speaks?"
+                ) from None
+            if responses:
+                return responses[0][1]
+
+    mechanism_name = settings.sasl_mechanism
+    handshake = call(SaslHandshakeRequest(mechanism=mechanism_name, version=1))
+    if mechanism_name not in handshake.mechanisms:
+        raise KafkaSecurityError(
+            f"SASL: {where} does not enable {mechanism_name}; "
+            f"it offers {', '.join(handshake.mechanisms) or 'no mechanism'}"
+        )
+    mechanism = get_sasl_mechanism(mechanism_name)(host=host, **config)
+    while not mechanism.is_done():
+        response = call(SaslAuthenticateRequest(auth_bytes=mechanism.auth_bytes(), version=1))
+        if response.error_code != 0:
+            raise KafkaSecurityError(
+                f"SASL authentication as {settings.sasl_username!r} with {mechanism_name} "
+                f"failed at {where}: {response.error_message or 'rejected'}"
+            )
+        try:
+            mechanism.receive(response.auth_bytes)
+        except ValueError as exc:  # SCRAM: the server's proof or nonce is wrong
+            raise KafkaSecurityError(
+                f"SASL: {where} answered {mechanism_name} wrongly ({exc}); is it the real broker?"
+            ) from None
+    if not mechanism.is_authenticated():
+        raise KafkaSecurityError(
+            f"SASL authentication as {settings.sasl_username!r} with {mechanism_name} "
+            f"failed at {where}: the broker's final answer did not verify"
+        )
 
 
 def topic_specs(settings: Settings) -> dict[str, dict[str, str]]:

@@ -125,3 +125,31 @@ def unique_topic() -> TopicPrefix:
     (``unique_topic("events")``) so tests sharing a broker never collide.
     """
     return TopicPrefix(f"t{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(scope="session")
+def secured_kafka() -> Iterator[ApacheKafka]:
+    """A single-node Apache Kafka that also serves SASL_SSL with SCRAM-SHA-512.
+
+    Its own broker, not the shared one: a throwaway CA signs its certificate
+    (for ``localhost`` and ``127.0.0.1`` only) and one SCRAM user,
+    ``streamrec``, gets a random password. Clients find the address in
+    ``sasl_ssl_bootstrap_servers`` and the files in ``sasl_ssl.ca_file`` and
+    ``sasl_ssl.password_file()``. Skipped (failed under
+    ``STREAMREC_REQUIRE_KAFKA``) where Apache Kafka cannot run.
+    """
+    from consumers.broker_security import SaslSslListener
+
+    ok, reason = ApacheKafka.available()
+    if ok:
+        try:
+            fetch_kafka_jars()
+        except BrokerError as exc:
+            ok, reason = False, str(exc)
+    if not ok:
+        msg = f"Apache Kafka unavailable: {reason}"
+        if _kafka_required():
+            pytest.fail(f"{msg} (STREAMREC_REQUIRE_KAFKA is set)", pytrace=False)
+        pytest.skip(msg)
+    with ApacheKafka(sasl_ssl=SaslSslListener()) as kafka:
+        yield kafka

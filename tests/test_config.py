@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import ssl
+
 import pytest
 
 from consumers.cli import build_parser
@@ -68,7 +71,7 @@ def test_sasl_password_comes_from_a_file_or_the_environment(tmp_path, monkeypatc
     assert s.kafka_client_config()["sasl_plain_password"] == "s3cret"
     assert "s3cret" not in repr(s.describe())
     monkeypatch.setenv("STREAMREC_SASL_PASSWORD", "fromenv")
-    s = Settings(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512")
+    s = Settings(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512", sasl_username="svc")
     assert s.kafka_client_config()["sasl_plain_password"] == "fromenv"
 
 
@@ -77,3 +80,107 @@ def test_exactly_once_is_refused_until_it_exists(capsys):
 
     assert main(["run", "--processing-guarantee", "exactly-once"]) == 2
     assert "exactly-once is not available" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ security settings
+
+SASL_SSL = {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512"}
+
+
+@pytest.fixture
+def password_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("STREAMREC_SASL_PASSWORD", raising=False)
+    path = tmp_path / "password"
+    path.write_text("hunter2-but-longer\n")
+    return path
+
+
+def test_the_password_is_in_no_repr_and_no_logged_settings(password_file, monkeypatch):
+    s = Settings(**SASL_SSL, sasl_username="svc", sasl_password_file=str(password_file))
+    assert s.sasl_password() == "hunter2-but-longer"  # one trailing newline dropped
+    for shown in (repr(s), str(s), repr(s.describe())):
+        assert "hunter2" not in shown
+    monkeypatch.setenv("STREAMREC_SASL_PASSWORD", "env-secret")
+    with pytest.raises(ConfigError, match="set only one") as info:
+        Settings(**SASL_SSL, sasl_username="svc", sasl_password_file=str(password_file))
+    assert "hunter2" not in str(info.value) and "env-secret" not in str(info.value)
+    s = Settings(**SASL_SSL, sasl_username="svc")
+    assert "env-secret" not in repr(s) and s.sasl_password() == "env-secret"
+
+
+def test_sasl_settings_that_cannot_work_are_refused(password_file, tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match="needs a password: set STREAMREC_SASL_PASSWORD"):
+        Settings(**SASL_SSL, sasl_username="svc")
+    with pytest.raises(ConfigError, match="needs sasl_username"):
+        Settings(**SASL_SSL, sasl_password_file=str(password_file))
+    with pytest.raises(ConfigError, match="one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"):
+        Settings(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-1", sasl_username="svc")
+    with pytest.raises(ConfigError, match="PLAIN over SASL_PLAINTEXT sends the password"):
+        Settings(
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="PLAIN",
+            sasl_username="svc",
+            sasl_password_file=str(password_file),
+        )
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    with pytest.raises(ConfigError, match="is empty"):
+        Settings(**SASL_SSL, sasl_username="svc", sasl_password_file=str(empty))
+    with pytest.raises(ConfigError, match="cannot read sasl_password_file"):
+        Settings(**SASL_SSL, sasl_username="svc", sasl_password_file=str(tmp_path / "missing"))
+    monkeypatch.setenv("STREAMREC_SASL_PASSWORD", "")
+    with pytest.raises(ConfigError, match="STREAMREC_SASL_PASSWORD is empty"):
+        Settings(**SASL_SSL, sasl_username="svc")
+
+
+def test_security_settings_that_would_be_ignored_are_refused(password_file, tmp_path):
+    with pytest.raises(ConfigError, match="sasl_mechanism, sasl_username: only for security"):
+        Settings(sasl_mechanism="SCRAM-SHA-512", sasl_username="svc")
+    with pytest.raises(ConfigError, match="ssl_cafile: only for security_protocol SSL"):
+        Settings(ssl_cafile=str(password_file))
+    with pytest.raises(ConfigError, match="ssl_keyfile needs ssl_certfile"):
+        Settings(security_protocol="SSL", ssl_keyfile=str(password_file))
+    with pytest.raises(ConfigError, match="ssl_cafile .* is not a readable file"):
+        Settings(security_protocol="SSL", ssl_cafile=str(tmp_path / "missing.pem"))
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("not a certificate\n")
+    with pytest.raises(ConfigError, match="cannot load the TLS files"):
+        Settings(security_protocol="SSL", ssl_cafile=str(not_pem))
+
+
+def test_tls_always_verifies_certificates_and_host_names(password_file):
+    s = Settings(**SASL_SSL, sasl_username="svc", sasl_password_file=str(password_file))
+    config = s.kafka_client_config()
+    context = config["ssl_context"]
+    assert config["ssl_check_hostname"] is True
+    assert context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
+    assert context.minimum_version >= ssl.TLSVersion.TLSv1_2
+    assert "ssl_check_hostname" not in {f.name for f in dataclasses.fields(Settings)}
+    assert "ssl_context" not in Settings(security_protocol="PLAINTEXT").kafka_client_config()
+
+
+def test_a_password_on_the_command_line_is_refused_without_echoing_it(capsys):
+    from consumers.cli import main
+
+    for argv in (["--sasl-password", "hunter2"], ["--sasl-password=hunter2"]):
+        assert main(["run", *argv]) == 2
+        err = capsys.readouterr().err
+        assert "--sasl-password is not accepted" in err and "hunter2" not in err
+    # No abbreviations: a prefix of --sasl-password-file is not taken for it.
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--sasl-password-f", "x"])
+
+
+def test_kafka_python_debug_logs_are_redacted(caplog):
+    import logging
+
+    import consumers.clients  # noqa: F401 - installs the redacting filter
+
+    with caplog.at_level(logging.DEBUG, logger="kafka"):
+        logging.getLogger("kafka.admin.client").debug(
+            "Starting KafkaAdminClient with configuration: %s",
+            {"sasl_plain_username": "svc", "sasl_plain_password": "hunter2"},
+        )
+        logging.getLogger("kafka.protocol.parser").debug("%s Send: %r", "x", b"\0svc\0hunter2")
+    assert "svc" in caplog.text and "[redacted]" in caplog.text
+    assert "hunter2" not in caplog.text
