@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from consumers.config import (
     add_settings_arguments,
     settings_from_args,
     unknown_environment,
 )
-from consumers.errors import ConfigError, ConsumersError
+from consumers.errors import ConsumersError
 from stream.errors import StreamError
 
 log = logging.getLogger("streamrec")
@@ -36,23 +38,74 @@ def _setup_logging(level: str) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from consumers.app import RecommenderService
+    from consumers.checkpoint import CheckpointStore
+    from stream import snapshot
     from stream.registry import build_model
+    from stream.warm_start import load_pretrained
 
     settings = settings_from_args(args)
     _setup_logging(settings.log_level)
-    if settings.processing_guarantee == "exactly-once":
-        # Refuse rather than silently run at-least-once under the wrong name.
-        raise ConfigError(
-            "--processing-guarantee exactly-once is not available yet; "
-            "use at-least-once (the default)"
-        )
     for name in unknown_environment():
         log.warning("ignoring unknown environment variable %s (a typo?)", name)
-    model = build_model(settings.model)
-    log.info("starting streamrec: model %s, settings %s", model.version, settings.describe())
-    service = RecommenderService(settings, model)
+    key = None
+    if settings.state_dir or settings.warm_start:
+        # Checkpoints and warm starts are pickles: never load one unverified.
+        key = snapshot.load_key(settings.snapshot_key_file or None)
+    if settings.warm_start:
+        assert key is not None
+        model, version = load_pretrained(settings.warm_start, key)
+        if model.name != settings.model:
+            log.warning(
+                "--warm-start holds a %s model; it is used instead of --model %s",
+                model.name,
+                settings.model,
+            )
+        log.info("warm start from %s (%s)", settings.warm_start, version)
+    else:
+        model = build_model(settings.model)
+        version = model.version
+    store = None
+    if settings.state_dir:
+        assert key is not None
+        store = CheckpointStore(settings.state_dir, settings.group_id, key)
+    log.info("starting streamrec: model %s, settings %s", version, settings.describe())
+    service = RecommenderService(settings, model, checkpoints=store, model_version=version)
     service.install_signal_handlers()
     return service.run()
+
+
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from stream import snapshot
+    from stream.datasets import load_dataset
+    from stream.registry import DEFAULT_MODEL, model_class
+    from stream.warm_start import pretrain, write_pretrained
+
+    _setup_logging(args.log_level)
+    key = snapshot.load_key(args.snapshot_key_file)  # before minutes of training
+    try:
+        model = model_class(args.model or DEFAULT_MODEL)(**_model_params(args.param))
+    except (ValueError, TypeError) as exc:
+        print(f"streamrec pretrain: error: {exc}", file=sys.stderr)
+        return 2
+    dataset = load_dataset(args.dataset, progress=lambda text: print(text, file=sys.stderr))
+    events = dataset.events[: args.limit] if args.limit is not None else dataset.events
+    bar = None if args.quiet else _ProgressBar(f"pretrain {model.name}", len(events))
+    pretrain(
+        model,
+        events,
+        catalog=dataset.items,
+        profiles=dataset.profiles,
+        progress=None if bar is None else (lambda position: bar(position)),
+    )
+    if bar is not None:
+        bar.close()
+    path, version = write_pretrained(args.out, model, key, dataset=dataset.name, events=events)
+    print(
+        f"pretrained {version} on {len(events):,} events of {dataset.name} "
+        f"({model.n_users:,} users, {model.n_items:,} items): {path} "
+        f"({path.stat().st_size / 1e6:.1f} MB)"
+    )
+    return 0
 
 
 def _cmd_produce(args: argparse.Namespace) -> int:
@@ -153,6 +206,12 @@ def _evaluate_usage_error(args: argparse.Namespace) -> str | None:
         return "--tradeoff needs --report DIR (the sweep is reported as a plot)"
     if args.k < 1 or (args.limit is not None and args.limit < 1):
         return "--k and --limit must be at least 1"
+    if args.skip < 0:
+        return "--skip must be >= 0"
+    if args.frozen and not args.warm_start:
+        return "--frozen needs --warm-start (a model that never learns must start trained)"
+    if args.warm_start and (args.baselines or args.tradeoff):
+        return "--warm-start evaluates one model: it cannot be combined with --baselines/--tradeoff"
     return None
 
 
@@ -162,8 +221,14 @@ def _evaluate_command(args: argparse.Namespace) -> str:
 
     words = ["streamrec", "evaluate", "--dataset", args.dataset, "--model", args.model]
     words += ["--k", str(args.k)]
+    if args.skip:
+        words += ["--skip", str(args.skip)]
     if args.limit is not None:
         words += ["--limit", str(args.limit)]
+    if args.warm_start:
+        words += ["--warm-start", str(args.warm_start)]
+    if args.frozen:
+        words.append("--frozen")
     if args.seed is not None:
         words += ["--seed", str(args.seed)]
     if args.baselines:
@@ -202,11 +267,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as exc:
         print(f"streamrec evaluate: error: bad --param: {exc}", file=sys.stderr)
         return 2
+    factory: Callable[..., Any] = functools.partial(cls, **params)
+    if args.warm_start:
+        factory = _warm_start_factory(args.warm_start, args.snapshot_key_file, args.frozen)
     dataset = load_dataset(
         args.dataset,
         seed=0 if args.seed is None else args.seed,
         progress=lambda text: print(text, file=sys.stderr),
     )
+    if args.skip:
+        dataset = dataclasses.replace(dataset, events=dataset.events[args.skip :])
     bars: list[_ProgressBar] = []
 
     def progress_for(label: str, total: int) -> _ProgressBar | None:
@@ -220,7 +290,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     command = _evaluate_command(args)
     summary = evaluate_run(
         dataset,
-        functools.partial(cls, **params),
+        factory,
         k=args.k,
         limit=args.limit,
         baselines=dict(BASELINES) if args.baselines else None,
@@ -237,6 +307,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"report: {', '.join(str(p) for p in written)}", file=sys.stderr)
     print(json.dumps(summary, allow_nan=False))
     return 0
+
+
+def _warm_start_factory(path: str, key_file: str | None, frozen: bool) -> Callable[[], Any]:
+    """Loads (and verifies) the snapshot now; builds the evaluated model from it."""
+    from stream import snapshot
+    from stream.warm_start import FrozenRecommender, load_pretrained
+
+    model, _version = load_pretrained(path, snapshot.load_key(key_file))
+
+    def factory() -> Any:
+        return FrozenRecommender(model) if frozen else model
+
+    return factory
 
 
 def _model_params(pairs: list[str]) -> dict[str, object]:
@@ -295,6 +378,25 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--log-level", default="WARNING", help="logging level")
     demo.set_defaults(handler=_cmd_demo)
 
+    pretrain = commands.add_parser(
+        "pretrain", help="learn from a dataset's history and write a signed warm-start snapshot"
+    )
+    pretrain.add_argument("--dataset", default="ml-100k", help="ml-100k, synthetic or a PATH")
+    pretrain.add_argument("--model", default=None, help="registered model (default: the default)")
+    pretrain.add_argument("--limit", type=int, default=None, help="learn only the first N events")
+    pretrain.add_argument("--out", required=True, type=Path, help="snapshot file to write")
+    pretrain.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="a model hyper-parameter"
+    )
+    pretrain.add_argument(
+        "--snapshot-key-file",
+        default=None,
+        help="file with the signing key (default: $STREAMREC_SNAPSHOT_KEY)",
+    )
+    pretrain.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    pretrain.add_argument("--log-level", default="WARNING", help="logging level")
+    pretrain.set_defaults(handler=_cmd_pretrain)
+
     evaluate = commands.add_parser(
         "evaluate",
         help="offline prequential (test-then-learn) evaluation; JSON summary on stdout",
@@ -303,11 +405,35 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--model",
         default=None,
-        help="a registered model (default: the registry's default, hybrid) or an anchor: "
+        help="a registered model (default: the registry's default, multitask) or an anchor: "
         "popularity, decayed-popularity, river-biasedmf, itemcf, itemcf-recency",
     )
     evaluate.add_argument("--k", type=int, default=10, help="list length (default 10)")
-    evaluate.add_argument("--limit", type=int, default=None, help="use only the first N events")
+    evaluate.add_argument(
+        "--skip",
+        type=int,
+        default=0,
+        help="start after the first N events (those pretrained on)",
+    )
+    evaluate.add_argument(
+        "--limit", type=int, default=None, help="use only the first N events (after --skip)"
+    )
+    evaluate.add_argument(
+        "--warm-start",
+        default=None,
+        metavar="SNAPSHOT",
+        help="start from a `streamrec pretrain` snapshot instead of an empty model",
+    )
+    evaluate.add_argument(
+        "--frozen",
+        action="store_true",
+        help="with --warm-start: rank with the snapshot but never learn (the no-updates control)",
+    )
+    evaluate.add_argument(
+        "--snapshot-key-file",
+        default=None,
+        help="file with the key that verifies snapshots (default: $STREAMREC_SNAPSHOT_KEY)",
+    )
     evaluate.add_argument(
         "--baselines",
         action="store_true",

@@ -59,6 +59,11 @@ class Outbox:
     def add(self, record: OutgoingRecord) -> None:
         self._pending.append(record)
 
+    def take(self) -> list[OutgoingRecord]:
+        """Everything queued, leaving the outbox empty (for a transactional send)."""
+        pending, self._pending = self._pending, []
+        return pending
+
     def deliver(self, stop: threading.Event) -> bool:
         """Send every pending record; True once all are acknowledged.
 

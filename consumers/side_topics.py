@@ -12,14 +12,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from kafka import KafkaConsumer, TopicPartition
 
 from stream.errors import InvalidRecord
-from stream.events import decode_item, decode_profile
-from stream.model import Recommender
+from stream.events import Item, UserProfile, decode_item, decode_profile
 
 log = logging.getLogger(__name__)
+
+
+class CatalogSink(Protocol):
+    """Where catalog and profile records go (a model, or every partition's model)."""
+
+    def add_item(self, item: Item) -> None: ...
+
+    def withdraw_item(self, item_id: str) -> None: ...
+
+    def add_profile(self, profile: UserProfile) -> None: ...
 
 
 class SideTopicReader:
@@ -32,7 +42,7 @@ class SideTopicReader:
     catalog_topic, profile_topic
         The topics to read; one that does not exist is skipped with a log line.
     model
-        Where items and profiles go.
+        Where items and profiles go (see :class:`CatalogSink`).
     reject
         Called with a bad record, its reason and the error; it must keep the
         record (the service dead-letters it).
@@ -43,7 +53,7 @@ class SideTopicReader:
         consumer: KafkaConsumer,
         catalog_topic: str,
         profile_topic: str,
-        model: Recommender,
+        model: CatalogSink,
         reject: Callable[[object, str, Exception], None],
     ) -> None:
         self.consumer = consumer

@@ -264,6 +264,13 @@ def _optional_id(data: dict[Any, Any], name: str) -> str | None:
     return _check_str(name, value, MAX_ID_BYTES)
 
 
+#: Event time must be epoch *seconds*: 1e11 s is the year 5138, while epoch
+#: milliseconds (a common mistake) are already past 1.6e12.
+MAX_TIMESTAMP = 95_617_584_000.0  # 5000-01-01T00:00:00Z
+#: Largest magnitude of ``value`` (a rating, dwell seconds, an amount).
+MAX_ABS_VALUE = 1e12
+
+
 def _check_number(name: str, value: Any) -> float:
     # bool is an int subclass; True is not a timestamp.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -282,12 +289,22 @@ def _timestamp(data: dict[Any, Any], required: bool = True) -> float:
     ts = _check_number("timestamp", data["timestamp"])
     if ts < 0:
         raise InvalidRecord("out_of_range", f"timestamp {ts} is before 1970")
+    if ts >= MAX_TIMESTAMP:
+        hint = " (milliseconds? the contract wants seconds)" if ts < 1e14 else ""
+        raise InvalidRecord("out_of_range", f"timestamp {ts:g} is after the year 5000{hint}")
     return ts
 
 
 def _optional_number(data: dict[Any, Any], name: str) -> float | None:
     value = data.get(name)
-    return None if value is None else _check_number(name, value)
+    if value is None:
+        return None
+    number = _check_number(name, value)
+    if abs(number) > MAX_ABS_VALUE:
+        # Ratings, dwell seconds and amounts never get near this; such a
+        # number would only turn scores into infinities downstream.
+        raise InvalidRecord("out_of_range", f"{name} {number:g} is beyond +-{MAX_ABS_VALUE:g}")
+    return number
 
 
 def _context(data: dict[Any, Any]) -> dict[str, str | float]:

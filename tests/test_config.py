@@ -75,11 +75,21 @@ def test_sasl_password_comes_from_a_file_or_the_environment(tmp_path, monkeypatc
     assert s.kafka_client_config()["sasl_plain_password"] == "fromenv"
 
 
-def test_exactly_once_is_refused_until_it_exists(capsys):
+def test_exactly_once_names_a_stable_transactional_id_per_worker():
+    a = Settings(processing_guarantee="exactly-once", group_id="g", instance_id="worker-1")
+    assert a.transactional_id() == "streamrec-g-worker-1"
+    assert Settings(group_id="g", instance_id="worker-1").transactional_id() == a.transactional_id()
+    assert Settings(group_id="g", instance_id="worker-2").transactional_id() != a.transactional_id()
+    with pytest.raises(ConfigError, match="transaction_timeout_ms"):
+        Settings(transaction_timeout_ms=10)
+
+
+def test_checkpoints_without_a_signing_key_are_refused_clearly(capsys, monkeypatch, tmp_path):
     from consumers.cli import main
 
-    assert main(["run", "--processing-guarantee", "exactly-once"]) == 2
-    assert "exactly-once is not available" in capsys.readouterr().err
+    monkeypatch.delenv("STREAMREC_SNAPSHOT_KEY", raising=False)
+    assert main(["run", "--state-dir", str(tmp_path)]) == 2
+    assert "STREAMREC_SNAPSHOT_KEY" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------ security settings

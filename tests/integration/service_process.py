@@ -15,6 +15,9 @@ from pathlib import Path
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+#: The key test services sign their checkpoints with (tests read them back with it).
+TEST_KEY = "streamrec-test-snapshot-key-0123456789"
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -38,6 +41,7 @@ class ServiceProcess:
         log_dir: Path,
         *extra: str,
         group_id: str | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         self.metrics_port = free_port()
         self.log_path = log_dir / f"streamrec-{self.metrics_port}.log"
@@ -63,7 +67,7 @@ class ServiceProcess:
             "--metrics-port",
             str(self.metrics_port),
             "--state-dir",
-            str(log_dir / "state"),
+            str(state_dir or log_dir / "state"),
             *extra,
         ]
         self.process: subprocess.Popen | None = None
@@ -74,7 +78,11 @@ class ServiceProcess:
             self.args,
             stdout=self.log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={
+                **os.environ,
+                "PYTHONUNBUFFERED": "1",
+                "STREAMREC_SNAPSHOT_KEY": os.environ.get("STREAMREC_SNAPSHOT_KEY", TEST_KEY),
+            },
         )
         wait_until(lambda: self.scrape() is not None, 60, "metrics endpoint", self)
         return self

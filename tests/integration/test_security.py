@@ -322,7 +322,6 @@ def test_metrics_server_listens_on_the_configured_address_only(bind, elsewhere, 
         *streamrec_command(), "run",
         "--bootstrap-servers", f"127.0.0.1:{free_port()}",
         "--metrics-host", bind, "--metrics-port", str(port),
-        "--state-dir", str(tmp_path / "state"),
     ]  # fmt: skip
     with open(tmp_path / "service.log", "wb") as log:
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=service_env())

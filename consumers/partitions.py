@@ -1,0 +1,160 @@
+"""One model per owned input partition, created, restored and dropped as partitions move.
+
+Events are keyed by user, so all of a user's events land on one partition.
+Keeping a separate model per partition (as Kafka Streams keeps a state store
+per task) is what lets state move with its partition: when the group hands a
+partition to another worker, that worker restores the partition's last
+checkpoint and carries on, and no two workers ever hold the same user.
+
+The price is that item-side statistics (co-occurrence, item embeddings,
+popularity) are learned per partition from that partition's users only.
+With one partition per worker (the default) nothing is lost; with many
+small partitions per worker each model sees less data (see README).
+
+Catalog items and user profiles are global. They are kept here as a table
+(latest record per key) and replayed into every model a partition gets,
+so a model created after a rebalance knows the catalog too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from kafka import TopicPartition
+
+from consumers.checkpoint import CheckpointStore, OffsetLedger
+from stream.events import Item, UserProfile
+from stream.model import Recommender
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PartitionState:
+    """A partition's model, what it has learned, and where output resumes."""
+
+    tp: TopicPartition
+    model: Recommender
+    ledger: OffsetLedger
+    model_version: str
+    #: Offsets below this were published before a restart: learn, do not publish.
+    replay_until: int = -1
+    dirty: bool = False
+    saved_at: float = field(default_factory=time.monotonic)
+
+    def replaying(self, offset: int) -> bool:
+        return offset < self.replay_until
+
+
+class PartitionModels:
+    """The models of the partitions this worker owns.
+
+    Parameters
+    ----------
+    new_model
+        Makes the model of a partition that has no checkpoint (fresh, or
+        from the warm-start snapshot); returns it with its model version.
+    store
+        Checkpoints to restore from; None runs without checkpoints.
+    """
+
+    def __init__(
+        self,
+        new_model: Callable[[], tuple[Recommender, str]],
+        store: CheckpointStore | None,
+    ) -> None:
+        self.new_model = new_model
+        self.store = store
+        self._states: dict[TopicPartition, PartitionState] = {}
+        self._items: dict[str, Item | None] = {}
+        self._profiles: dict[str, UserProfile] = {}
+
+    def __iter__(self) -> Iterator[PartitionState]:
+        return iter(list(self._states.values()))
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def get(self, tp: TopicPartition) -> PartitionState | None:
+        return self._states.get(tp)
+
+    # ------------------------------------------------------------------ assignment
+
+    def assign(self, tp: TopicPartition, committed: int | None) -> PartitionState:
+        """Take ownership of ``tp``: restore its checkpoint or start a new model.
+
+        ``committed`` is the group's committed offset for ``tp`` (None if
+        none). The returned state's ``ledger.next_offset`` is where the
+        consumer must resume when a checkpoint was restored.
+        """
+        restored = self.store.load(tp) if self.store is not None else None
+        if restored is not None:
+            state = PartitionState(tp, restored.model, restored.ledger, restored.model_version)
+            if committed is not None and committed > restored.ledger.next_offset:
+                state.replay_until = committed
+            log.info(
+                "%s[%d]: restored checkpoint at offset %d (%d events learned)%s",
+                tp.topic,
+                tp.partition,
+                restored.ledger.next_offset,
+                restored.ledger.learned,
+                f"; replaying silently up to {committed}" if state.replay_until >= 0 else "",
+            )
+        else:
+            model, version = self.new_model()
+            state = PartitionState(tp, model, OffsetLedger(), version)
+            log.info(
+                "%s[%d]: no checkpoint; new model from offset %s",
+                tp.topic,
+                tp.partition,
+                "the start" if committed is None else committed,
+            )
+        self._replay_side_tables(state.model)
+        self._states[tp] = state
+        return state
+
+    def drop(self, tp: TopicPartition) -> PartitionState | None:
+        return self._states.pop(tp, None)
+
+    # ------------------------------------------------------------------ side tables
+
+    def add_item(self, item: Item) -> None:
+        self._items[item.item_id] = item
+        for state in self._states.values():
+            state.model.add_item(item)
+
+    def withdraw_item(self, item_id: str) -> None:
+        self._items[item_id] = None
+        for state in self._states.values():
+            state.model.withdraw_item(item_id)
+
+    def add_profile(self, profile: UserProfile) -> None:
+        self._profiles[profile.user_id] = profile
+        for state in self._states.values():
+            state.model.add_profile(profile)
+
+    def forget_profile(self, user_id: str) -> None:
+        """A forgotten user's profile goes too (it would place them again otherwise)."""
+        self._profiles.pop(user_id, None)
+
+    def _replay_side_tables(self, model: Recommender) -> None:
+        for item_id, item in self._items.items():
+            if item is None:
+                model.withdraw_item(item_id)
+            else:
+                model.add_item(item)
+        for profile in self._profiles.values():
+            model.add_profile(profile)
+
+    # ------------------------------------------------------------------ totals
+
+    @property
+    def n_users(self) -> int:
+        return sum(state.model.n_users for state in self._states.values())
+
+    @property
+    def n_items(self) -> int:
+        return max((state.model.n_items for state in self._states.values()), default=0)
