@@ -341,12 +341,19 @@ class RecommenderService:
         if self.checkpoint is not None and self._state_publishable:
             self.checkpoint.save(states, force=True)
         for tp in revoked:
-            self.partitions.drop(tp)
+            self._let_go(tp)
 
     def partitions_lost(self, lost: list[TopicPartition]) -> None:
         """Taken away without a clean handover: drop the state, save nothing."""
         for tp in lost:
-            self.partitions.drop(tp)
+            self._let_go(tp)
+
+    def _let_go(self, tp: TopicPartition) -> None:
+        self.partitions.drop(tp)
+        try:  # its lag is the new owner's to report now
+            self.metrics.consumer_lag.remove(str(tp.partition))
+        except KeyError:
+            pass
 
     def rewind(self) -> None:
         """Roll every owned partition back to its checkpoint (after an aborted transaction).
