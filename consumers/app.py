@@ -90,6 +90,10 @@ def recommendation_message(
     }
 
 
+def _names(partitions: list[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(partitions)) or "nothing"
+
+
 class _Rebalance(ConsumerRebalanceListener):
     """Hands partition changes to the service (kafka-python calls these inside poll)."""
 
@@ -161,6 +165,8 @@ class RecommenderService:
         self._outbox: Outbox | None = None
         self._transactions: TransactionalPublisher | None = None
         self._side: SideTopicReader | None = None
+        # Partitions whose lag this worker exports (removed when they move away).
+        self._lag_partitions: set[str] = set()
         # Partitions assigned but paused until their state is restored.
         self._awaiting_restore: list[TopicPartition] = []
         # False once the in-memory state has run ahead of what was published
@@ -268,7 +274,9 @@ class RecommenderService:
         if self.exactly_once:
             publisher = clients.with_backoff(
                 "initialising transactions",
-                lambda: TransactionalPublisher(producer),
+                lambda: TransactionalPublisher(
+                    producer, step_timeout=s.transaction_timeout_ms / 1000
+                ),
                 stop,
                 on_retry=on_retry,
             )
@@ -309,6 +317,7 @@ class RecommenderService:
         (:meth:`_restore_assigned`) before a single record of it is fetched.
         """
         assert self._consumer is not None
+        log.info("assigned %s", _names(assigned))
         self._consumer.pause(*assigned)
         self._awaiting_restore.extend(assigned)
 
@@ -337,6 +346,7 @@ class RecommenderService:
         file I/O, no client call, so they may run here, and must, so that the
         next owner restores them.
         """
+        log.info("revoked %s", _names(revoked))
         states = [s for s in (self.partitions.get(tp) for tp in revoked) if s is not None]
         if self.checkpoint is not None and self._state_publishable:
             self.checkpoint.save(states, force=True)
@@ -345,15 +355,12 @@ class RecommenderService:
 
     def partitions_lost(self, lost: list[TopicPartition]) -> None:
         """Taken away without a clean handover: drop the state, save nothing."""
+        log.warning("lost %s without a clean handover: their state is dropped", _names(lost))
         for tp in lost:
             self._let_go(tp)
 
     def _let_go(self, tp: TopicPartition) -> None:
         self.partitions.drop(tp)
-        try:  # its lag is the new owner's to report now
-            self.metrics.consumer_lag.remove(str(tp.partition))
-        except KeyError:
-            pass
 
     def rewind(self) -> None:
         """Roll every owned partition back to its checkpoint (after an aborted transaction).
@@ -564,8 +571,14 @@ class RecommenderService:
 
     def _update_lag(self) -> None:
         assert self._consumer is not None
+        owned = self._consumer.assignment()
+        labels = {str(tp.partition) for tp in owned}
+        # A partition that moved away is the new owner's to report.
+        for partition in self._lag_partitions - labels:
+            self.metrics.consumer_lag.remove(partition)
+        self._lag_partitions &= labels
         total = 0
-        for tp in self._consumer.assignment():
+        for tp in owned:
             highwater = self._consumer.highwater(tp)
             if highwater is None:
                 continue
@@ -574,5 +587,6 @@ class RecommenderService:
             except (KafkaError, AssertionError):
                 continue
             self.metrics.consumer_lag.labels(partition=str(tp.partition)).set(lag)
+            self._lag_partitions.add(str(tp.partition))
             total += lag
         self.stats.lag = total

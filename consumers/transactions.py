@@ -17,7 +17,8 @@ the work.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kafka import KafkaProducer
@@ -50,9 +51,12 @@ class TransactionalPublisher:
         Seconds the batch's records may take to be acknowledged.
     """
 
-    def __init__(self, producer: KafkaProducer, flush_timeout: float = 30.0) -> None:
+    def __init__(
+        self, producer: KafkaProducer, flush_timeout: float = 30.0, step_timeout: float = 30.0
+    ) -> None:
         self.producer = producer
         self.flush_timeout = flush_timeout
+        self.step_timeout = step_timeout
         # Completes (or aborts) whatever an earlier incarnation with this
         # transactional id left open, and fences it off.
         producer.init_transactions()
@@ -77,8 +81,11 @@ class TransactionalPublisher:
                     f"{len(failed)} of {len(futures)} records not acknowledged"
                 )
             if offsets:
-                producer.send_offsets_to_transaction(offsets, group_metadata)
-            producer.commit_transaction()
+                self._bounded(
+                    "adding the offsets to the transaction",
+                    lambda: producer.send_offsets_to_transaction(offsets, group_metadata),
+                )
+            self._bounded("committing the transaction", producer.commit_transaction)
         except ProducerFencedError as error:
             raise Fenced(f"producer fenced by a newer instance: {error}") from error
         except (KafkaError, TransactionAborted) as error:
@@ -88,9 +95,36 @@ class TransactionalPublisher:
             if record.on_success is not None:
                 record.on_success()
 
+    def _bounded(self, what: str, step: Callable[[], None]) -> None:
+        """Run a blocking transactional call, giving up after ``step_timeout`` seconds.
+
+        kafka-python waits on these without a time limit; after a broker that
+        coordinated the transaction died we have seen one wait forever. A step
+        that does not finish leaves the producer unusable, so that is fatal:
+        the process exits and its restart recovers from the checkpoint (the
+        broker aborts the open transaction when it times out, or when the
+        restarted worker's producer fences this one).
+        """
+        outcome: list[BaseException | None] = []
+
+        def run() -> None:
+            try:
+                step()
+                outcome.append(None)
+            except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+                outcome.append(error)
+
+        worker = threading.Thread(target=run, name=f"streamrec-txn: {what}", daemon=True)
+        worker.start()
+        worker.join(self.step_timeout)
+        if not outcome:
+            raise Fenced(f"{what} did not finish in {self.step_timeout:.0f}s; giving up")
+        if outcome[0] is not None:
+            raise outcome[0]
+
     def _abort(self) -> None:
         try:
-            self.producer.abort_transaction()
+            self._bounded("aborting the transaction", self.producer.abort_transaction)
         except ProducerFencedError as error:
             raise Fenced(f"producer fenced by a newer instance: {error}") from error
         except KafkaError as error:

@@ -149,7 +149,8 @@ class Worker:
         group: str,
         extra: Sequence[str] = (),
     ) -> None:
-        self.service = ServiceProcess(
+        self.restarts = 0
+        self._make = lambda: ServiceProcess(
             bootstrap,
             topics,
             work_dir,
@@ -165,6 +166,7 @@ class Worker:
             group_id=group,
             state_dir=work_dir / "state",
         )
+        self.service = self._make()
 
     def __enter__(self) -> Worker:
         self.service.__enter__()
@@ -181,6 +183,17 @@ class Worker:
         values = [v for (name, _), v in samples.items() if name == "streamrec_consumer_lag"]
         return sum(values) if values else None
 
+    def exited_by_design(self) -> bool:
+        """True if the worker stopped itself with exit code 2 (a fatal error it reported)."""
+        process = self.service.process
+        return process is not None and process.poll() == 2
+
+    def restart(self) -> None:
+        """What a supervisor (systemd, Kubernetes) does when the process exits: start it again."""
+        self.service.__exit__(None, None, None)
+        self.service = self._make().__enter__()
+        self.restarts += 1
+
     def kill(self) -> None:
         assert self.service.process is not None
         self.service.process.kill()
@@ -188,10 +201,18 @@ class Worker:
 
 
 def wait_caught_up(workers: Sequence[Worker], total: int, timeout: float = 300) -> None:
-    """Until the group has consumed to the end (every worker's lag is 0, twice in a row)."""
+    """Until the group has consumed to the end (every worker's lag 0, three times in a row).
+
+    A worker that stops itself with exit code 2 (exactly-once gives up on a
+    transaction it can neither commit nor abort) is restarted, as its
+    supervisor would; ``Worker.restarts`` counts it.
+    """
     zero_in_a_row = 0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        for worker in workers:
+            if worker.exited_by_design():
+                worker.restart()
         lags = [w.lag() for w in workers]
         if all(lag == 0 for lag in lags) and any(w.consumed() > 0 for w in workers):
             zero_in_a_row += 1
