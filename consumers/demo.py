@@ -9,8 +9,10 @@ shows live progress, and ends by itself with a summary (or keeps serving with
 from __future__ import annotations
 
 import logging
+import secrets
 import signal
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from consumers.app import RecommenderService
 from consumers.brokers import EmbeddedBroker
+from consumers.checkpoint import CheckpointStore
 from consumers.config import Settings
 from consumers.produce import ProduceStats, make_replay_producer, produce_dataset
 from stream.datasets import load_dataset
@@ -104,7 +107,7 @@ def _run(
     events = dataset.events if limit is None else dataset.events[:limit]
     _say(f"MovieLens-100K: {len(events):,} ratings, {len(dataset.items):,} movies")
     _say("starting the embedded Kafka-protocol broker (Tansu) ...")
-    with EmbeddedBroker() as broker:
+    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory(prefix="streamrec-demo-") as state:
         _say(f"broker ready on {broker.bootstrap_servers}")
         settings = Settings(
             bootstrap_servers=broker.bootstrap_servers,
@@ -112,8 +115,11 @@ def _run(
             k=k,
             metrics_host="127.0.0.1",
             metrics_port=metrics_port,
+            state_dir=state,
         )
-        service = RecommenderService(settings, build_model(settings.model))
+        # Checkpoints as in production, signed with a key that lives as long as the demo.
+        checkpoints = CheckpointStore(state, settings.group_id, secrets.token_bytes(32))
+        service = RecommenderService(settings, build_model(settings.model), checkpoints=checkpoints)
         worker = threading.Thread(target=service.run, name="streamrec-service", daemon=True)
         worker.start()
         _wait_for_metrics(service, stop)
