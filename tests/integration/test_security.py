@@ -243,7 +243,6 @@ def test_wrong_password_stops_the_service_quickly_with_a_clear_error(secured_kaf
         "--bootstrap-servers", secured_kafka.sasl_ssl_bootstrap_servers,
         *security_flags(secured_kafka, password_file=False),
         "--metrics-host", "127.0.0.1", "--metrics-port", str(free_port()),
-        "--state-dir", str(tmp_path / "state"),
     ]  # fmt: skip
     code, output, seconds = run_briefly(args, service_env(**{SASL_PASSWORD_ENV: wrong}))
     assert code == 2, output
@@ -294,7 +293,6 @@ def test_hostname_checking_refuses_an_address_the_certificate_does_not_name(
         *streamrec_command(), "run", "--bootstrap-servers", unnamed.address,
         *security_flags(secured_kafka),
         "--metrics-host", "127.0.0.1", "--metrics-port", str(free_port()),
-        "--state-dir", str(tmp_path / "state"),
     ]  # fmt: skip
     code, output, seconds = run_briefly(args, service_env())
     assert code == 2 and seconds < 30, output
