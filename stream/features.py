@@ -54,6 +54,7 @@ class ItemContent:
         self._has_year = np.zeros(0, dtype=bool)
         self._price = np.zeros(0)
         self._has_content = np.zeros(0, dtype=bool)
+        self._newest_year = 0.0
 
     def set(self, item: int, features: dict[str, Any]) -> None:
         """Record (or replace) the content of ``item`` from catalog features."""
@@ -75,6 +76,8 @@ class ItemContent:
         year = features.get("year")
         self._has_year[item] = isinstance(year, int) and not isinstance(year, bool)
         self._year[item] = float(year) if self._has_year[item] else 0.0
+        if self._has_year[item]:
+            self._newest_year = max(self._newest_year, float(year))
         price = features.get("price")
         self._price[item] = float(price) if isinstance(price, (int, float)) and price > 0 else 0.0
         self._has_content[item] = bool(self._genres[item].any() or self._titles[item].any())
@@ -90,6 +93,14 @@ class ItemContent:
         norm = np.linalg.norm(row)
         self._unit[item, : row.shape[0]] = row / norm if norm > 0 else row
 
+    def clear(self, items: np.ndarray) -> None:
+        """Forget the content of expired items (their rows will be reused)."""
+        items = items[items < self._year.shape[0]]
+        for table in (self._genres, self._titles, self._unit, self._year, self._price):
+            table[items] = 0
+        self._has_year[items] = False
+        self._has_content[items] = False
+
     def _ensure(self, rows: int) -> None:
         if rows <= self._year.shape[0]:
             return  # every table grows together, so one check covers them all
@@ -104,6 +115,16 @@ class ItemContent:
     @property
     def n_genres(self) -> int:
         return len(self._genre_columns)
+
+    def first_genre(self, item: int) -> str | None:
+        """The item's first genre in column order (None without genres): a reason's words."""
+        if item >= self._genres.shape[0]:
+            return None
+        columns = np.flatnonzero(self._genres[item, : self.n_genres])
+        if not columns.size:
+            return None
+        first = int(columns[0])
+        return next(name for name, column in self._genre_columns.items() if column == first)
 
     def vectors(self, items: np.ndarray) -> np.ndarray:
         """Unit-length content vectors (weighted title tokens, then genres) of ``items``.
@@ -134,6 +155,10 @@ class ItemContent:
         """Release years and whether each is known."""
         self._ensure(int(items.max()) + 1 if items.size else 0)
         return self._year[items], self._has_year[items]
+
+    def newest_year(self) -> float:
+        """The latest release year the catalog has named (0 when none)."""
+        return self._newest_year
 
     def price(self, items: np.ndarray) -> np.ndarray:
         self._ensure(int(items.max()) + 1 if items.size else 0)
@@ -199,6 +224,9 @@ class UserTaste:
 
     def forget(self, user: int) -> None:
         self._profiles.pop(user, None)
+
+    def n_profiles(self) -> int:
+        return len(self._profiles)
 
     def set_profile(self, user: int, profiles: np.ndarray) -> None:
         """Seed a user's profiles (cold start from demographics or another domain)."""

@@ -99,6 +99,27 @@ class UserHistory:
         self._seen.pop(user, None)
         self._weighted.pop(user, None)
 
+    def forget_items(self, items: np.ndarray) -> None:
+        """Remove expired items from every user's history (their rows are about to be reused).
+
+        One C-level set test per user; only the few users who held one of the
+        items are rewritten.
+        """
+        gone = set(items.tolist())
+        for user, seen in self._seen.items():
+            if seen.isdisjoint(gone):
+                continue
+            seen -= gone
+            recent = self._recent[user]
+            kept = [r for r in recent if r.item not in gone]
+            recent.clear()
+            recent.extend(kept)
+            self._weighted.pop(user, None)
+
+    def n_seen(self) -> int:
+        """(user, item) pairs held in the seen sets."""
+        return sum(len(seen) for seen in self._seen.values())
+
 
 _EMPTY_INT = np.zeros(0, dtype=np.int64)
 _EMPTY_FLOAT = np.zeros(0, dtype=np.float64)

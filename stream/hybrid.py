@@ -18,9 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from stream.domains import ItemDomains
 from stream.entities import IdIndex, grown
-from stream.events import Event, Item
+from stream.events import DEFAULT_DOMAIN, Event, Item
 from stream.history import Interaction, UserHistory
+from stream.lifecycle import ActivityClock
 from stream.model import RecommendedItem, Recommender
 from stream.signals import (
     DecayedPopularity,
@@ -50,6 +52,11 @@ _VERBS = {
     "purchase": "bought",
     "rating": "rated",
 }
+
+#: A user's state in one domain, when domains are kept apart (``domain_transfer=False``),
+#: is held under ``user_id + PERSONA_SEPARATOR + domain``.
+PERSONA_SEPARATOR = "\x1f"
+_DAY = 86_400.0
 
 __all__ = ["HybridRecommender", "DEFAULT_BLEND", "DEFAULT_EVENT_WEIGHTS"]
 
@@ -87,6 +94,18 @@ class HybridRecommender(Recommender):
         Learn the user-based neighbourhood signal (``ucf``); off by default in
         this model because on MovieLens-100K it lowered HR@10 at any blend
         weight tried (0.3: 0.174, 0.6: 0.163 vs 0.179 without, first 30,000 events).
+    domain_transfer
+        One history and one embedding per user across domains (True), so what
+        a user did in one domain informs their lists in another; False keeps a
+        separate state per (user, domain), the counterpart transfer is measured
+        against (``docs/transfer.md``).
+    user_ttl_seconds, item_ttl_seconds
+        A user (item) with no event for this long in event time is expired:
+        everything held about it is dropped and its rows are reused, so memory
+        stays bounded on an endless stream of new ids. None: never. A catalog
+        item's clock starts when its record arrives.
+    expiry_every
+        Events between two expiry sweeps (each sweep pops only the idle ids).
     seed
         Seed of the random parts (MF initialisation, negative sampling).
     """
@@ -111,6 +130,10 @@ class HybridRecommender(Recommender):
         rating_slope: float = 0.25,
         exclude_seen: bool = True,
         user_cf: bool = False,
+        domain_transfer: bool = True,
+        user_ttl_seconds: float | None = 90 * _DAY,
+        item_ttl_seconds: float | None = 180 * _DAY,
+        expiry_every: int = 1000,
         seed: int = 0,
     ) -> None:
         self.history_window = history_window
@@ -129,7 +152,19 @@ class HybridRecommender(Recommender):
         self.rating_slope = rating_slope
         self.exclude_seen = exclude_seen
         self.user_cf = user_cf
+        self.domain_transfer = domain_transfer
+        self.user_ttl_seconds = user_ttl_seconds
+        self.item_ttl_seconds = item_ttl_seconds
+        self.expiry_every = expiry_every
         self.seed = seed
+        for name, ttl in (
+            ("user_ttl_seconds", user_ttl_seconds),
+            ("item_ttl_seconds", item_ttl_seconds),
+        ):
+            if ttl is not None and ttl <= 0:
+                raise ValueError(f"{name} must be > 0 or None")
+        if expiry_every < 1:
+            raise ValueError("expiry_every must be >= 1")
         if self.blend.get("ucf", 0.0) > 0 and not user_cf:
             raise ValueError("blend weight for 'ucf' needs user_cf=True")
         unknown = set(self.blend) - set(DEFAULT_BLEND)
@@ -156,6 +191,15 @@ class HybridRecommender(Recommender):
         )
         self._withdrawn = np.zeros(0, dtype=bool)
         self._titles: dict[int, str] = {}
+        self._domains = ItemDomains()
+        # Last activity of each user and item (event time), for expiry.
+        self._user_clock = ActivityClock()
+        self._item_clock = ActivityClock()
+        self._events_since_sweep = 0
+        self._clock = 0.0  # newest event time seen: "now" when ranking and expiring
+        self._started = False
+        # Per-domain user keys of each user, when domains are kept apart.
+        self._personas: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------------ learning
 
@@ -170,6 +214,46 @@ class HybridRecommender(Recommender):
             self.forget_user(event.user_id)
             return
         assert event.item_id is not None  # the validator guarantees it
+        if not self.domain_transfer and event.domain != DEFAULT_DOMAIN:
+            event = self._persona_event(event)
+        if not self._started:
+            self._start(event.timestamp)
+        self._learn(event)
+        if event.timestamp > self._clock:
+            self._clock = event.timestamp
+        if self.user_ttl_seconds is not None:
+            self._user_clock.touch(event.user_id, event.timestamp)
+        if self.item_ttl_seconds is not None:
+            self._item_clock.touch(event.item_id, event.timestamp)
+        self._events_since_sweep += 1
+        if self._events_since_sweep >= self.expiry_every:
+            self._events_since_sweep = 0
+            self.expire_idle()
+
+    def _start(self, timestamp: float) -> None:
+        """The first event: records held since start-up begin their idle time now."""
+        self._started = True
+        self._clock = max(self._clock, timestamp)
+        self._user_clock.start(timestamp)
+        self._item_clock.start(timestamp)
+
+    def _persona_event(self, event: Event) -> Event:
+        """The event under the user's per-domain key (``domain_transfer=False``)."""
+        key = self._persona(event.user_id, event.domain)
+        self._personas.setdefault(event.user_id, set()).add(key)
+        return Event(
+            key, event.item_id, event.event_type, event.timestamp, event.value,
+            event.event_id, event.domain, event.context,
+        )  # fmt: skip
+
+    def _persona(self, user_id: str, domain: str | None) -> str:
+        if self.domain_transfer or domain is None or domain == DEFAULT_DOMAIN:
+            return user_id
+        return f"{user_id}{PERSONA_SEPARATOR}{domain}"
+
+    def _learn(self, event: Event) -> None:
+        """Fold a (non-forget) event into every signal."""
+        assert event.item_id is not None
         weight = self.event_weight(event)
         user = self._user_row(event.user_id)
         item = self._item_row(event.item_id)
@@ -182,13 +266,19 @@ class HybridRecommender(Recommender):
         if self.user_cf:
             self._neighbourhood.learn(user, item, weight)
         self._history.add(user, Interaction(item, weight, event.event_type, event.timestamp))
+        if event.domain != DEFAULT_DOMAIN:
+            self._domains.set(item, event.domain)
 
     def _user_row(self, user_id: str) -> int:
         row = self._users.get(user_id)
         if row is None:
             row = self._users.add(user_id)
             self._mf.add_user(row)
+            self._new_user(user_id, row)
         return row
+
+    def _new_user(self, user_id: str, row: int) -> None:  # noqa: B027 - optional hook
+        """A user's first event gave them ``row``: subclasses seed their state here."""
 
     def _item_row(self, item_id: str) -> int:
         row = self._items.get(item_id)
@@ -205,6 +295,11 @@ class HybridRecommender(Recommender):
         title = item.features.get("title")
         if isinstance(title, str) and title:
             self._titles[row] = title
+        domain = item.features.get("domain")
+        if isinstance(domain, str) and domain:
+            self._domains.set(row, domain)
+        if self.item_ttl_seconds is not None:
+            self._item_clock.touch(item.item_id, self._clock if self._started else None)
 
     def withdraw_item(self, item_id: str) -> None:
         row = self._items.get(item_id)
@@ -212,26 +307,88 @@ class HybridRecommender(Recommender):
             self._withdrawn[row] = True
 
     def forget_user(self, user_id: str) -> bool:
+        """Erase the user (every per-domain state too): history, embedding, counters, clocks."""
+        keys = {user_id} | self._personas.pop(user_id, set())
+        found = False
+        for key in keys:
+            self._user_clock.drop(key)
+            found = self._forget_key(key) or found
+        return found
+
+    def _forget_key(self, user_id: str) -> bool:
+        """Drop the state held under one user key; subclasses add theirs."""
         row = self._users.remove(user_id)
         if row is None:
             return False
+        # The user is among the engagers of the items they engaged with only.
+        self._neighbourhood.forget(row, items=self._history.seen(row))
         self._history.forget(row)
         self._cf_profiles.forget(row)
-        self._neighbourhood.forget(row)
         self._mf.forget_user(row)
         return True
+
+    # ------------------------------------------------------------------ expiry
+
+    def expire_idle(self, now: float | None = None) -> dict[str, int]:
+        """Expire users and items idle for longer than their TTL (at ``now``, default the clock).
+
+        Called every ``expiry_every`` events; the runtime may call it too.
+        Returns how many users and items expired.
+        """
+        now = self._clock if now is None else now
+        users: list[str] = []
+        items: list[str] = []
+        if self.user_ttl_seconds is not None:
+            users = self._user_clock.pop_idle(now - self.user_ttl_seconds)
+            for key in users:
+                base = key.partition(PERSONA_SEPARATOR)[0]
+                personas = self._personas.get(base)
+                if personas is not None:
+                    personas.discard(key)
+                    if not personas and base not in self._users:
+                        del self._personas[base]
+                self._forget_key(key)
+        if self.item_ttl_seconds is not None:
+            items = self._item_clock.pop_idle(now - self.item_ttl_seconds)
+            rows = [row for row in (self._items.remove(i) for i in items) if row is not None]
+            if rows:
+                self._forget_item_rows(np.array(sorted(rows), dtype=np.int64))
+        return {"users": len(users), "items": len(items)}
+
+    def _forget_item_rows(self, rows: np.ndarray) -> None:
+        """Clear every table indexed by these (freed) item rows; a reused row starts clean."""
+        self._withdrawn[rows] = True  # a free row is never ranked
+        for row in rows.tolist():
+            self._titles.pop(row, None)
+        self._domains.clear(rows)
+        self._popularity.forget_items(rows)
+        self._cooccurrence.forget_items(rows)
+        self._mf.forget_items(rows)
+        self._history.forget_items(rows)
+        self._cf_profiles.forget_items(rows)
+        self._neighbourhood.forget_items(rows)
 
     # ------------------------------------------------------------------ ranking
 
     def recommend(
-        self, user_ids: Sequence[str], k: int, *, with_reasons: bool = True
+        self,
+        user_ids: Sequence[str],
+        k: int,
+        *,
+        with_reasons: bool = True,
+        domain: str | None = None,
     ) -> list[list[RecommendedItem]]:
+        """Top-``k`` per user; with ``domain``, only items of that domain (or of none known)."""
         n_items = self._items.capacity
         if n_items == 0 or k <= 0:
             return [[] for _ in user_ids]
+        user_ids = [self._persona(u, domain) for u in user_ids]
         components = self._component_scores(user_ids, n_items)
         total = sum(self.blend[name] * scores for name, scores in components.items())
         self._mask_unrecommendable(total, user_ids)
+        outside = self._domains.outside(domain, n_items)
+        if outside is not None:
+            total[:, outside] = -np.inf
         k = min(k, n_items)
         top = np.argpartition(-total, k - 1, axis=1)[:, :k]
         results = []
@@ -322,7 +479,11 @@ class HybridRecommender(Recommender):
                     ),
                     "liked",
                 )
-                return f"similar to {self._label(because)} you {verb}"
+                where = self._domains.of(because)
+                elsewhere = where is not None and where != self._domains.of(item)
+                return f"similar to {self._label(because)} you {verb}" + (
+                    f" in {where}" if elsewhere else ""
+                )
         if source == "mf" and user is not None:
             return "liked by people with tastes like yours"
         return "popular now"
@@ -341,10 +502,19 @@ class HybridRecommender(Recommender):
         return len(self._items)
 
     def state_size(self) -> dict[str, Any]:
+        """What the model holds, by table: the runtime gauges memory from it."""
         return {
             "users": self.n_users,
             "items": self.n_items,
+            "user_rows": self._users.capacity,
+            "item_rows": self._items.capacity,
+            "histories": len(self._history),
+            "history_seen_items": self._history.n_seen(),
+            "cf_profiles": len(self._cf_profiles),
+            "neighbour_overlaps": self._neighbourhood.n_overlaps(),
             "cooccurrence_pairs": self._cooccurrence.n_pairs(),
+            "tracked_users": len(self._user_clock),
+            "tracked_items": len(self._item_clock),
         }
 
 

@@ -13,6 +13,13 @@ Ranking one user goes in four steps:
    tasks with ``task_weights``.
 4. **Diversity**: a maximal-marginal-relevance re-rank trades score for
    content novelty within the list, with the knob ``diversity`` (0 = off).
+5. **Exploration** (``exploration``, 0 = off): a bounded share of the slots
+   goes to items with little evidence, picked by Thompson sampling.
+
+Cold start (``docs/transfer.md``): a cold item's MF embedding carries a prior
+predicted from its catalog features by a map learned from the warm items; a
+new user's starts at their demographic segment's mean. With ``domain``, a
+list holds one domain's items, ranked from the user's history in every domain.
 
 Learning one event: its features are taken *before* the event changes any
 state (exactly what ranking saw), the heads learn from them (the relevance
@@ -29,11 +36,13 @@ from typing import Any
 
 import numpy as np
 
+from stream.coldstart import ContentEmbeddingMap, SegmentVectors
 from stream.entities import grown
 from stream.events import Event, Item, UserProfile
+from stream.exploration import ThompsonExplorer
 from stream.features import ItemContent, UserTaste
 from stream.heads import TaskHeads
-from stream.hybrid import HybridRecommender
+from stream.hybrid import PERSONA_SEPARATOR, HybridRecommender
 from stream.model import RecommendedItem
 from stream.segments import SegmentPopularity
 from stream.signals import ItemCFProfiles
@@ -80,9 +89,17 @@ FEATURE_NAMES = [
     "gap_x_cf",  # within a session, what the user just did matters more
     "cf_recent",  # item-CF over the last few items only (sharp recency)
     "segment_popularity",  # popular among users of the same gender and age band
+    "mf_x_fresh",  # MF for an item with little history: mostly its content prior
 ]
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+#: Upper edges of the item-age bins the cold-start map reads (see ``_transfer_inputs``).
+_AGE_EDGES = (1, 2, 3, 4, 5, 10, 20, 1_000)
+
+
+def _profile_id(user_id: str) -> str:
+    """The user id a profile is filed under (a per-domain key without its domain)."""
+    return user_id.partition(PERSONA_SEPARATOR)[0]
 
 
 def _centred_rating(total, n):  # noqa: ANN001, ANN202 - floats or arrays alike
@@ -117,6 +134,10 @@ class _Counts:
     def clear(self, row: int) -> None:
         if row < self.events.shape[0]:
             self.events[row] = self.rating_sum[row] = self.rating_n[row] = 0.0
+
+    def clear_rows(self, rows: np.ndarray) -> None:
+        rows = rows[rows < self.events.shape[0]]
+        self.events[rows] = self.rating_sum[rows] = self.rating_n[rows] = 0.0
 
     def of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Event counts and centred mean ratings (0 without ratings) of ``rows``."""
@@ -159,6 +180,25 @@ class MultiTaskRecommender(HybridRecommender):
     vector_cache_size
         Users whose last signal vectors are kept for learning-time features
         (memory: this many x 5 x items floats).
+    cold_start_transfer
+        Give items with fewer than ``fresh_threshold`` events an MF embedding
+        predicted from their content (:class:`~stream.coldstart.ContentEmbeddingMap`,
+        fitted on the warm items), so a new item starts near the warm items
+        that share its features; False leaves it at its random start.
+    transfer_ridge
+        Ridge penalty of that content-to-embedding map.
+    transfer_refit_every
+        Events between refits of the map (and of the segment vectors).
+    segment_prior
+        Start a new user's MF vector at the mean vector of the warm users of
+        their demographic segment (gender and age band, from their profile),
+        and rank for a user with a profile but no events from that vector.
+    exploration
+        Share of each list given to items with little evidence (fewer than
+        ``fresh_threshold`` events), picked by Thompson sampling
+        (:class:`~stream.exploration.ThompsonExplorer`) and placed last; the
+        share is randomly rounded per list and never above ``ceil(exploration * k)``
+        slots. 0 turns exploration off.
     **hybrid
         Settings of the underlying signals (see :class:`HybridRecommender`).
     """
@@ -179,6 +219,11 @@ class MultiTaskRecommender(HybridRecommender):
         vector_cache_size: int = 1024,
         short_recency_decay: float = 0.3,
         recent_cf_weight: float = 0.0,
+        cold_start_transfer: bool = True,
+        transfer_ridge: float = 1.0,
+        transfer_refit_every: int = 2000,
+        segment_prior: bool = True,
+        exploration: float = 0.0,
         **hybrid: Any,
     ) -> None:
         hybrid.setdefault("user_cf", True)
@@ -195,6 +240,15 @@ class MultiTaskRecommender(HybridRecommender):
         self.vector_cache_size = vector_cache_size
         self.short_recency_decay = short_recency_decay
         self.recent_cf_weight = recent_cf_weight
+        self.cold_start_transfer = cold_start_transfer
+        self.transfer_ridge = transfer_ridge
+        self.transfer_refit_every = transfer_refit_every
+        self.segment_prior = segment_prior
+        self.exploration = exploration
+        if not 0.0 <= exploration <= 1.0:
+            raise ValueError("exploration must be in [0, 1]")
+        if transfer_refit_every < 1:
+            raise ValueError("transfer_refit_every must be >= 1")
         unknown = set(self.task_weights) - set(DEFAULT_TASK_WEIGHTS)
         if unknown:
             raise ValueError(f"unknown tasks {sorted(unknown)}; use {sorted(DEFAULT_TASK_WEIGHTS)}")
@@ -228,11 +282,18 @@ class MultiTaskRecommender(HybridRecommender):
         # when the user was last shown a list, which is what the user
         # responded to, and saves recomputing the whole catalog per event.
         self._state_version = 0
-        self._clock = 0.0  # newest event time seen: "now" when ranking
         self._last_event_row: tuple[tuple, np.ndarray] | None = None
         self._open_views = OpenViews()
         self._segments = SegmentPopularity()
-        self._vector_cache: OrderedDict[int, tuple[int, np.ndarray]] = OrderedDict()
+        self._vector_cache: OrderedDict[int | str, tuple[int, np.ndarray]] = OrderedDict()
+        # Cold start: content -> MF embedding (+ bias) learned from warm items;
+        # the prior each cold item's embedding currently carries (rows: items).
+        self._content_map = ContentEmbeddingMap(ridge=transfer_ridge)
+        self._item_prior = np.zeros((0, self.n_factors + 1))
+        self._has_prior = np.zeros(0, dtype=bool)
+        self._segment_vectors = SegmentVectors()
+        self._since_refit = 0
+        self._explorer = ThompsonExplorer(seed=self.seed + 2)
 
     def params(self) -> dict[str, Any]:
         params = {name: value for name, value in super().params().items() if name != "hybrid"}
@@ -247,8 +308,12 @@ class MultiTaskRecommender(HybridRecommender):
         assert row is not None
         self._content.set(row, item.features)
         self._refresh_item_static(row, content=True)
+        if self.cold_start_transfer and self._content_map.fitted:
+            self._apply_item_priors(np.array([row]))
 
     def add_profile(self, profile: UserProfile) -> None:
+        # A profile expires with the user's state, not on its own: profiles of
+        # users yet to act are bounded by the compacted profiles topic itself.
         self._segments.set_profile(profile.user_id, profile.features)
 
     def _refresh_item_static(self, item: int, *, content: bool = False) -> None:
@@ -278,16 +343,12 @@ class MultiTaskRecommender(HybridRecommender):
             self._item_static = grown(self._item_static, int(items.max()) + 1)
         return self._item_static[items]
 
-    def learn_one(self, event: Event) -> None:
-        if event.event_type == "forget_user":
-            self.forget_user(event.user_id)
-            return
+    def _learn(self, event: Event) -> None:
         assert event.item_id is not None
         user, item = self._users.get(event.user_id), self._items.get(event.item_id)
         self._learn_heads(event, user, item)
-        super().learn_one(event)
+        super()._learn(event)
         self._state_version += 1
-        self._clock = max(self._clock, event.timestamp)
         user, item = self._users.get(event.user_id), self._items.get(event.item_id)
         assert user is not None and item is not None
         rating = event.value if event.event_type == "rating" else None
@@ -295,17 +356,106 @@ class MultiTaskRecommender(HybridRecommender):
         self._item_counts.add(item, rating)
         weight = self.event_weight(event)
         self._refresh_item_static(item)
-        self._segments.learn(event.user_id, item, weight, event.timestamp)
+        profile_id = event.user_id if self.domain_transfer else _profile_id(event.user_id)
+        self._segments.learn(profile_id, item, weight, event.timestamp)
         self._cf_recent.learn(user, item, weight, self._items.capacity)
         if weight > 0:
             self._taste.learn(user, item, weight)
+            if self.exploration > 0:
+                self._explorer.engaged(item)
+        self._since_refit += 1
+        if self._since_refit >= self.transfer_refit_every:
+            self._since_refit = 0
+            self._refit_transfer()
+
+    def _new_user(self, user_id: str, row: int) -> None:
+        if self.segment_prior:
+            prior = self._segment_vectors.mean(self._segments.segment(_profile_id(user_id)))
+            if prior is not None:
+                self._mf.set_user(row, prior)
+
+    # ------------------------------------------------------------------ transfer
+
+    def _refit_transfer(self) -> None:
+        """Refit the content -> embedding map on warm items and move cold items' priors.
+
+        Also refreshes the segments' mean user vectors. Costs a ridge solve
+        over the content dimensions (~100), every ``transfer_refit_every`` events.
+        """
+        n_items = self._items.capacity
+        if self.cold_start_transfer and n_items:
+            counts = self._item_counts
+            counts._ensure(n_items)
+            live = ~self._withdrawn[:n_items]
+            has_content = self._content.has_content(n_items)
+            warm = np.flatnonzero(
+                live & has_content & (counts.events[:n_items] >= self.fresh_threshold)
+            )
+            if warm.size:
+                targets = np.hstack(
+                    [
+                        self._mf.item_vectors(n_items)[warm],
+                        self._mf.item_biases(n_items)[warm, None],
+                    ]
+                )
+                # Warm items' own priors are part of what they learned; the map
+                # fits the embeddings as they are.
+                if self._content_map.fit(self._transfer_inputs(warm), targets):
+                    cold = np.flatnonzero(
+                        live & has_content & (counts.events[:n_items] < self.fresh_threshold)
+                    )
+                    self._apply_item_priors(cold)
+        if self.segment_prior:
+            users, segments = [], []
+            counts = self._user_counts
+            for user_id, segment in self._segments.profiles():
+                row = self._users.get(user_id)
+                if row is not None and row < counts.events.shape[0]:
+                    if counts.events[row] >= self.fresh_threshold:
+                        users.append(row)
+                        segments.append(segment)
+            if users:
+                self._segment_vectors.fit(segments, self._mf.user_vector_rows(np.array(users)))
+
+    def _transfer_inputs(self, items: np.ndarray) -> np.ndarray:
+        """What the content map reads: age bins, log price, then the content vector.
+
+        Age (years before the newest release year in the catalog, in bins
+        0, 1, 2, 3, 4, 5-9, 10-19, 20+, unknown) says whether an item is a new
+        release, which drives early engagement more than its genre does. The
+        fixed-width columns come first so that a new genre only appends one.
+        """
+        year, known = self._content.year(items)
+        newest = self._content.newest_year()
+        age = np.clip(newest - year, 0, None)
+        bins = np.searchsorted(np.array(_AGE_EDGES[:-1]), age, side="right")
+        bins[~known] = len(_AGE_EDGES)
+        inputs = np.zeros((items.shape[0], len(_AGE_EDGES) + 2))
+        inputs[np.arange(items.shape[0]), bins] = 1.0
+        inputs[:, -1] = np.log1p(self._content.price(items)) / 8.0
+        return np.hstack([inputs, self._content.vectors(items)])
+
+    def _apply_item_priors(self, items: np.ndarray) -> None:
+        """Move each item's embedding from its old prior to the prediction for its content."""
+        if not items.size:
+            return
+        top = int(items.max()) + 1
+        if top > self._item_prior.shape[0]:
+            self._item_prior = grown(self._item_prior, top)
+            self._has_prior = grown(self._has_prior, top)
+        prior = self._content_map.predict(self._transfer_inputs(items))
+        delta = prior - self._item_prior[items]
+        self._mf.shift_items(items, delta[:, :-1], delta[:, -1])
+        self._item_prior[items] = prior
+        self._has_prior[items] = True
+        self._state_version += 1
 
     def _learn_heads(self, event: Event, user: int | None, item: int | None) -> None:
         """Heads learn from features as they were before this event."""
         n_items = self._items.capacity
         if item is None or n_items == 0:
             return  # an item never seen has no features yet; nothing to learn from
-        row = self._event_row(user, item, event.timestamp)
+        row = self._event_row(user, item, event.timestamp, event.user_id)
         # A view is learned once its outcome is known (the user's next view);
         # the clicks, carts and purchases that follow it are that outcome.
         for resolved_row, labels in self._open_views.observe(event, row):
@@ -331,8 +481,9 @@ class MultiTaskRecommender(HybridRecommender):
         for other in self._head_rng.choice(others, take, replace=False):
             self._heads.learn_relevance(features[picked[0]] - features[other])
 
-    def forget_user(self, user_id: str) -> bool:
+    def _forget_key(self, user_id: str) -> bool:
         self._open_views.drop(user_id)  # not learned: the user asked to be forgotten
+        had_profile = self._segments.segment(user_id) is not None
         self._segments.forget(user_id)
         row = self._users.get(user_id)
         if row is not None:
@@ -341,18 +492,52 @@ class MultiTaskRecommender(HybridRecommender):
             self._user_counts.clear(row)
             self._last_pools.pop(row, None)
             self._vector_cache.pop(row, None)
-            self._state_version += 1
-        return super().forget_user(user_id)
+            if self._last_event_row is not None and self._last_event_row[0][0] == row:
+                self._last_event_row = None
+        self._state_version += 1
+        return super()._forget_key(user_id) or had_profile
+
+    def _forget_item_rows(self, rows: np.ndarray) -> None:
+        super()._forget_item_rows(rows)
+        self._item_counts.clear_rows(rows)
+        self._content.clear(rows)
+        rows_in = rows[rows < self._item_static.shape[0]]
+        self._item_static[rows_in] = 0.0
+        for row in rows.tolist():
+            self._fresh.pop(row, None)
+        rows_in = rows[rows < self._item_prior.shape[0]]
+        self._item_prior[rows_in] = 0.0
+        self._has_prior[rows_in] = False
+        self._explorer.forget_items(rows)
+        self._segments.forget_items(rows)
+        self._cf_recent.forget_items(rows)
+        # Caches over item rows: rebuilt on demand rather than patched.
+        self._last_pools.clear()
+        self._vector_cache.clear()
+        self._last_event_row = None
+        self._state_version += 1
 
     # ------------------------------------------------------------------ features
 
-    def _vectors(self, user: int | None, n_items: int, *, current: bool = True) -> np.ndarray:
+    def _vectors(
+        self,
+        user: int | None,
+        n_items: int,
+        *,
+        current: bool = True,
+        segment: str | None = None,
+    ) -> np.ndarray:
         """The user's signal matrix, rows ``SIGNAL_ROWS``, one column per item.
 
         ``current=False`` accepts the last matrix computed for the user; items
         added since then get zero signals (they had none when it was computed).
+        A user with no events (``user`` None) whose profile names a ``segment``
+        gets MF scores from the segment's mean vector (``segment_prior``).
         """
-        key = -1 if user is None else user
+        prior = None
+        if user is None and self.segment_prior:
+            prior = self._segment_vectors.mean(segment)
+        key: int | str = (-1 if prior is None else f"segment:{segment}") if user is None else user
         cached = self._vector_cache.get(key)
         if cached is not None and cached[1].shape[1] <= n_items:
             if not current or (cached[0] == self._state_version and cached[1].shape[1] == n_items):
@@ -363,6 +548,10 @@ class MultiTaskRecommender(HybridRecommender):
                 self._vector_cache.move_to_end(key)
                 return matrix
         vectors = self._signal_vectors(user, n_items)
+        if prior is not None:
+            raw = self._mf.score_vector(prior, n_items)
+            low, span = raw.min(), raw.max() - raw.min()
+            vectors["mf"] = (raw - low) / span if span > 0 else np.zeros(n_items)
         vectors["cf_recent"] = self._recent_cf_scores(user, n_items)
         vectors["blend"] = self.recent_cf_weight * vectors["cf_recent"] + sum(
             self.blend[name] * vectors[name] for name in self.blend
@@ -393,9 +582,18 @@ class MultiTaskRecommender(HybridRecommender):
         *,
         current: bool = True,
         now: float | None = None,
+        user_id: str | None = None,
     ) -> np.ndarray:
-        """The shared feature matrix of (user, item) for each of ``items`` (FEATURE_NAMES)."""
-        signals = self._vectors(user, n_items, current=current)[:, items].T
+        """The shared feature matrix of (user, item) for each of ``items`` (FEATURE_NAMES).
+
+        ``user_id`` names a user without events (``user`` None), whose profile
+        may still place them in a segment.
+        """
+        if user is not None:
+            user_id = self._users.external(user)
+        profile_id = _profile_id(user_id) if user_id is not None else None
+        segment = self._segments.segment(profile_id) if user is None else None
+        signals = self._vectors(user, n_items, current=current, segment=segment)[:, items].T
         static = self._item_static_rows(items)
         out = np.empty((items.shape[0], len(FEATURE_NAMES)))
         out[:, 0:5] = signals[:, 0:5]
@@ -418,8 +616,10 @@ class MultiTaskRecommender(HybridRecommender):
         out[:, 16] = gap * signals[:, 2]
         out[:, 17] = gap * signals[:, 0]
         out[:, 18] = signals[:, 5]
-        user_id = self._users.external(user) if user is not None else None
-        out[:, 19] = self._segments.scores(user_id, items)
+        out[:, 19] = self._segments.scores(profile_id, items)
+        # A linear head cannot tell on its own that MF means something else for
+        # a new item (whose vector is mostly its content prior) than for a warm one.
+        out[:, 20] = signals[:, 1] * static[:, 1]
         return out
 
     def _user_gap(self, user: int | None, now: float | None) -> float:
@@ -438,13 +638,16 @@ class MultiTaskRecommender(HybridRecommender):
         item = self._items.get(event.item_id) if event.item_id is not None else None
         if item is None:
             return {}
-        user = self._users.get(event.user_id)
+        user_id = self._persona(event.user_id, event.domain)
+        user = self._users.get(user_id)
         # As of the user's last ranking: right after it (test-then-learn) that
         # is current; in the service it is what the user was last shown.
-        row = self._event_row(user, item, event.timestamp)
+        row = self._event_row(user, item, event.timestamp, user_id)
         return self._heads.predict_one(row)
 
-    def _event_row(self, user: int | None, item: int, timestamp: float) -> np.ndarray:
+    def _event_row(
+        self, user: int | None, item: int, timestamp: float, user_id: str | None = None
+    ) -> np.ndarray:
         """Features of the event's pair before it is learned.
 
         Predicting an event's tasks and then learning it need the same row:
@@ -454,40 +657,60 @@ class MultiTaskRecommender(HybridRecommender):
         if self._last_event_row is not None and self._last_event_row[0] == key:
             return self._last_event_row[1]
         row = self._features(
-            user, np.array([item]), self._items.capacity, current=False, now=timestamp
+            user,
+            np.array([item]),
+            self._items.capacity,
+            current=False,
+            now=timestamp,
+            user_id=user_id,
         )[0]
         self._last_event_row = (key, row)
         return row
 
     def recommend(
-        self, user_ids: Sequence[str], k: int, *, with_reasons: bool = True
+        self,
+        user_ids: Sequence[str],
+        k: int,
+        *,
+        with_reasons: bool = True,
+        domain: str | None = None,
     ) -> list[list[RecommendedItem]]:
+        """Top-``k`` per user; with ``domain``, only items of that domain (or of none known)."""
         n_items = self._items.capacity
         if n_items == 0 or k <= 0:
             return [[] for _ in user_ids]
-        return [self._recommend_user(uid, k, n_items, with_reasons) for uid in user_ids]
+        outside = self._domains.outside(domain, n_items)
+        return [
+            self._recommend_user(self._persona(uid, domain), k, n_items, with_reasons, outside)
+            for uid in user_ids
+        ]
 
     def _recommend_user(
-        self, user_id: str, k: int, n_items: int, with_reasons: bool
+        self,
+        user_id: str,
+        k: int,
+        n_items: int,
+        with_reasons: bool,
+        outside: np.ndarray | None = None,
     ) -> list[RecommendedItem]:
         user = self._users.get(user_id)
-        signals = self._vectors(user, n_items)
+        segment = self._segments.segment(_profile_id(user_id)) if user is None else None
+        signals = self._vectors(user, n_items, segment=segment)
         blend = signals[SIGNAL_ROWS.index("blend")]
         blocked = self._blocked(user, n_items)
+        if outside is not None:
+            blocked |= outside
         candidates, fresh = self._candidates(user, blend, blocked, n_items)
         if candidates.size == 0:
             return []
-        features = self._features(user, candidates, n_items)
+        features = self._features(user, candidates, n_items, user_id=user_id)
         predictions = self._heads.predict(features)
-        value = 1.0 + sum(
-            self.task_weights[task] * values
-            for task, values in predictions.items()
-            if task in self.task_weights
-        )
-        # Log-space product: relevance logit + log value keeps the order of
-        # p(relevance) * value without squashing distinctions near p = 1.
-        score = predictions.pop("relevance_logit") + np.log(value)
-        chosen = self._diversify(candidates, score, k)
+        score = self._final_score(predictions)
+        n_explore = self._explorer.slots(k, self.exploration) if self.exploration > 0 else 0
+        explored = _EMPTY
+        if n_explore:
+            explored = self._explore(blocked, n_items, n_explore)
+        chosen = self._diversify(candidates, score, k - explored.size, exclude=explored)
         if user is not None:
             self._last_pools[user] = (candidates, features)
             self._last_pools.move_to_end(user)
@@ -500,10 +723,60 @@ class MultiTaskRecommender(HybridRecommender):
             scores = {task: float(v[position]) for task, v in predictions.items()}
             reason = ""
             if with_reasons:
-                reason = self._reason_for(user_id, item, signals, item in fresh_set)
+                source = "fresh" if item in fresh_set else None
+                reason = self._reason_for(user_id, user, item, signals, source)
             entries.append(
                 RecommendedItem(self._items.external(item), float(score[position]), scores, reason)
             )
+        if explored.size:
+            entries += self._explored_entries(
+                user_id, user, explored, n_items, entries, with_reasons
+            )
+            self._explorer.shown(np.array([self._items.get(e.item_id) for e in entries]))
+        return entries
+
+    def _final_score(self, predictions: dict[str, np.ndarray]) -> np.ndarray:
+        """``log p(relevance) + log(1 + sum_t w_t p_t)``; pops ``relevance_logit``."""
+        value = 1.0 + sum(
+            self.task_weights[task] * values
+            for task, values in predictions.items()
+            if task in self.task_weights
+        )
+        # Log-space product: relevance logit + log value keeps the order of
+        # p(relevance) * value without squashing distinctions near p = 1.
+        return predictions.pop("relevance_logit") + np.log(value)
+
+    def _explore(self, blocked: np.ndarray, n_items: int, n: int) -> np.ndarray:
+        """Up to ``n`` low-evidence items (the newest fresh ones), picked by Thompson sampling."""
+        pool = np.fromiter(itertools.islice(reversed(self._fresh), self.fresh_pool), dtype=np.int64)
+        pool = pool[pool < n_items]
+        pool = pool[~blocked[pool]]
+        return self._explorer.pick(pool, n)
+
+    def _explored_entries(
+        self,
+        user_id: str,
+        user: int | None,
+        items: np.ndarray,
+        n_items: int,
+        above: list[RecommendedItem],
+        with_reasons: bool,
+    ) -> list[RecommendedItem]:
+        """Entries of explored items, placed after the ranked ones.
+
+        Each carries its heads' predictions; its score is capped at the score
+        of the entry above it, so the list stays sorted best first.
+        """
+        predictions = self._heads.predict(self._features(user, items, n_items, user_id=user_id))
+        score = self._final_score(predictions)
+        ceiling = above[-1].score if above else math.inf
+        entries = []
+        for position, item in enumerate(items.tolist()):
+            ceiling = min(ceiling, float(score[position]))
+            scores = {task: float(v[position]) for task, v in predictions.items()}
+            scores["explore"] = 1.0
+            reason = self._reason_for(user_id, user, item, None, "explore") if with_reasons else ""
+            entries.append(RecommendedItem(self._items.external(item), ceiling, scores, reason))
         return entries
 
     def _candidates(
@@ -531,9 +804,19 @@ class MultiTaskRecommender(HybridRecommender):
                 fresh = fresh[~np.isin(fresh, best, assume_unique=True, kind="table")]
         return np.concatenate([best, fresh]), fresh
 
-    def _diversify(self, candidates: np.ndarray, score: np.ndarray, k: int) -> list[int]:
-        """Positions of the chosen candidates: by score, or by MMR when ``diversity > 0``."""
+    def _diversify(
+        self, candidates: np.ndarray, score: np.ndarray, k: int, exclude: np.ndarray = _EMPTY
+    ) -> list[int]:
+        """Positions of the chosen candidates: by score, or by MMR when ``diversity > 0``.
+
+        Candidates in ``exclude`` (items already in the list) are never chosen.
+        """
+        if exclude.size:
+            score = np.where(np.isin(candidates, exclude), -np.inf, score)
+            k = min(k, int(np.isfinite(score).sum()))
         k = min(k, candidates.size)
+        if k <= 0:
+            return []
         if self.diversity <= 0:
             top = np.argpartition(-score, k - 1)[:k]
             return top[np.argsort(-score[top], kind="stable")].tolist()
@@ -553,13 +836,54 @@ class MultiTaskRecommender(HybridRecommender):
             max_similarity = np.maximum(max_similarity, similarity[pick])
         return chosen
 
-    def _reason_for(self, user_id: str, item: int, signals: np.ndarray, fresh: bool) -> str:
-        if fresh:
+    def _reason_for(
+        self,
+        user_id: str,
+        user: int | None,
+        item: int,
+        signals: np.ndarray | None,
+        source: str | None,
+    ) -> str:
+        """Why the item is in the list, from the source that put it there.
+
+        ``source``: ``"explore"`` (an exploration slot), ``"fresh"`` (the
+        content-affinity candidate source for new items), or None: the
+        retrieval signal that weighed most in the item's blend.
+        """
+        genre = self._content.first_genre(item)
+        if source == "explore":
+            return "new: we are trying it out" + (f" ({genre})" if genre else "")
+        if source == "fresh":
             return "new, in a genre you like"
+        assert signals is not None
         parts = {name: float(signals[SIGNAL_ROWS.index(name), item]) for name in self.blend}
+        weighted = {name: self.blend[name] * value for name, value in parts.items()}
+        top = max(weighted, key=weighted.__getitem__)
+        if top == "mf" and weighted["mf"] > 0:
+            if user is None:
+                # The MF scores came from the user's demographic segment.
+                return "liked by people like you"
+            if self._transferred(item):
+                return (
+                    f"new in {genre}, like what you enjoy" if genre else "new, like what you enjoy"
+                )
         return self._reason(user_id, item, parts)
+
+    def _transferred(self, item: int) -> bool:
+        """Whether the item's embedding is still mostly its content prior (a cold item)."""
+        return (
+            item < self._has_prior.shape[0]
+            and bool(self._has_prior[item])
+            and self._item_counts.events.shape[0] > item
+            and self._item_counts.events[item] < self.fresh_threshold
+        )
 
     def state_size(self) -> dict[str, Any]:
         size = super().state_size()
         size["candidate_pools"] = len(self._last_pools)
+        size["vector_cache"] = len(self._vector_cache)
+        size["taste_profiles"] = self._taste.n_profiles()
+        size["profiles"] = len(self._segments)
+        size["open_views"] = len(self._open_views)
+        size["fresh_items"] = len(self._fresh)
         return size

@@ -57,6 +57,18 @@ class SegmentPopularity:
     def forget(self, user_id: str) -> None:
         self._segment_of_user.pop(user_id, None)
 
+    def profiles(self) -> list[tuple[str, str]]:
+        """(user id, segment) of every user with a segment."""
+        return list(self._segment_of_user.items())
+
+    def segment(self, user_id: str | None) -> str | None:
+        """The user's segment, None without a profile that names one."""
+        return None if user_id is None else self._segment_of_user.get(user_id)
+
+    def forget_items(self, items: np.ndarray) -> None:
+        for popularity in self._popularity.values():
+            popularity.forget_items(items)
+
     def learn(self, user_id: str, item: int, weight: float, timestamp: float) -> None:
         segment = self._segment_of_user.get(user_id)
         if segment is None or weight <= 0:

@@ -115,6 +115,10 @@ class OpenViews:
         labels = task_labels(event)
         return [(payload, labels)] if labels else []
 
+    def __len__(self) -> int:
+        """Views waiting for their outcome."""
+        return len(self._open)
+
     def drop(self, user_id: str) -> None:
         """Forget a user's open view without learning from it (right to be forgotten)."""
         self._open.pop(user_id, None)

@@ -57,6 +57,10 @@ def load_dataset(
     spec
         ``"ml-100k"`` (downloaded once, then cached), ``"synthetic"`` (the
         generator's defaults) or the path of a ``.jsonl`` / ``.csv`` event file.
+        Two-domain variants for cross-domain transfer: ``"synthetic-2domain"``
+        (the generator with ``n_domains=2``: tastes shared across domains) and
+        ``"ml-100k-domains"`` (MovieLens-100K split by each movie's first genre,
+        see :func:`~stream.datasets.movielens.split_by_genre`).
     seed
         Seed of the synthetic generator; the other sources ignore it.
     cache_dir
@@ -72,20 +76,26 @@ def load_dataset(
         verified or parsed.
     """
     # Imported here so that loading one source never imports the others.
-    if spec == "ml-100k":
-        from stream.datasets.movielens import load_movielens_100k
+    if spec in ("ml-100k", "ml-100k-domains"):
+        from stream.datasets.movielens import load_movielens_100k, split_by_genre
 
-        return load_movielens_100k(cache_dir=cache_dir, progress=progress)
-    if spec == "synthetic":
+        data = load_movielens_100k(cache_dir=cache_dir, progress=progress)
+        return split_by_genre(data) if spec == "ml-100k-domains" else data
+    if spec in ("synthetic", "synthetic-2domain"):
         from stream.datasets.synthetic import generate_synthetic
 
         if progress is not None:
             progress(f"generating the synthetic stream (seed {seed})...")
-        return generate_synthetic(seed=seed)
+        if spec == "synthetic":
+            return generate_synthetic(seed=seed)
+        data = generate_synthetic(seed=seed, n_domains=2)
+        data.name = spec
+        return data
     if Path(spec).suffix.lower() in (".jsonl", ".csv"):
         from stream.datasets.files import load_path
 
         return load_path(Path(spec), progress=progress)
     raise DatasetError(
-        f"unknown dataset {spec!r}: expected 'ml-100k', 'synthetic' or a .jsonl/.csv path"
+        f"unknown dataset {spec!r}: expected 'ml-100k', 'ml-100k-domains', 'synthetic', "
+        "'synthetic-2domain' or a .jsonl/.csv path"
     )

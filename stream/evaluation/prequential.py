@@ -32,7 +32,8 @@ import numpy as np
 
 from stream.errors import StreamError
 from stream.evaluation.metrics import ListQuality, TaskScorer, window_bins
-from stream.events import Event, Item, UserProfile
+from stream.evaluation.slices import EventSlices
+from stream.events import DEFAULT_DOMAIN, Event, Item, UserProfile
 from stream.model import Recommender
 from stream.tasks import FUNNEL, outcome_labels, rating_target
 
@@ -67,6 +68,8 @@ class PrequentialResult:
     seconds: float = 0.0
     tasks: TaskScorer = field(default_factory=TaskScorer)
     lists: ListQuality = field(default_factory=ListQuality)
+    #: HR@k on cold items, cold users and users new to a domain; cold-item coverage.
+    slices: EventSlices = field(default_factory=EventSlices)
     #: 1-based stream position of each ranked event, and where its item landed (0: not in top k).
     positions: list[int] = field(default_factory=list)
     ranks: list[int] = field(default_factory=list)
@@ -127,6 +130,7 @@ class PrequentialResult:
             "rmse": self.tasks.rmse(),
             "tasks": self.tasks.describe(),
             **self.lists.summary(),
+            **self.slices.summary(k),
             "events_per_second": self.events_per_second,
             "seconds": self.seconds,
             "rolling": self.rolling(),
@@ -215,8 +219,15 @@ def prequential(
     """
     if k < 1 or rolling_every < 1 or list_sample_every < 1 or progress_every < 1:
         raise EvaluationError("k, rolling_every, list_sample_every and progress_every must be >= 1")
-    result = PrequentialResult(k=k, window=rolling_every, lists=ListQuality(catalog))
-    tasks, lists = result.tasks, result.lists
+    result = PrequentialResult(
+        k=k, window=rolling_every, lists=ListQuality(catalog), slices=EventSlices(catalog)
+    )
+    tasks, lists, slices = result.tasks, result.lists, result.slices
+    # A model that takes ``domain`` ranks for the domain the user is in (the
+    # section of the site asking for the list); single-domain streams pass none.
+    scoped = "domain" in inspect.signature(model.recommend).parameters
+    if events:
+        slices.start(events[0].timestamp)
     positions, ranks = result.positions, result.ranks
     side = _SideRecords(catalog, profiles)
     # With hindsight: a view's labels are its outcome (see stream.tasks).
@@ -229,6 +240,7 @@ def prequential(
         item = event.item_id
         if event.event_type == "forget_user":
             seen.pop(event.user_id, None)
+            slices.forget(event.user_id)
         elif item is not None:
             user_seen = seen.get(event.user_id)
             if user_seen is None:
@@ -237,9 +249,16 @@ def prequential(
                 if item in user_seen:
                     result.repeats += 1
                 else:
-                    ranked = model.recommend([event.user_id], k, with_reasons=False)[0]
+                    flags = slices.before_rank(event)
+                    if scoped and event.domain != DEFAULT_DOMAIN:
+                        ranked = model.recommend(  # type: ignore[call-arg]
+                            [event.user_id], k, with_reasons=False, domain=event.domain
+                        )[0]
+                    else:
+                        ranked = model.recommend([event.user_id], k, with_reasons=False)[0]
                     ids = [entry.item_id for entry in ranked]
                     rank = ids.index(item) + 1 if item in ids else 0
+                    slices.ranked(flags, rank > 0, ids)
                     result.scored += 1
                     result.hits += rank > 0
                     positions.append(position)
@@ -257,6 +276,7 @@ def prequential(
                 if target is not None and "rating" in predictions:
                     tasks.add_rating(target, predictions["rating"])
             lists.interaction(item)
+            slices.after_event(event)
             user_seen.add(item)
         # Learn last: everything above was asked before the model saw this event.
         model.learn_one(event)

@@ -186,6 +186,35 @@ class ItemCooccurrence:
         out[:known] = self._totals[:known]
         return out
 
+    def forget_items(self, items: np.ndarray) -> None:
+        """Remove expired items: their rows, and their entries in their neighbours' rows."""
+        rows = self._rows
+        for item in items.tolist():
+            if item >= len(rows):
+                continue
+            own = rows[item]
+            for other in own.ids.tolist():
+                if other < len(rows) and other != item:
+                    _remove_entry(rows[other], item)
+            rows[item] = _Neighbours()
+            self._totals[item] = 0.0
+            self._inverse[item] = 0.0
+
     def n_pairs(self) -> int:
         """Stored (item, neighbour) entries: the memory this signal holds."""
         return sum(len(row.ids) for row in self._rows)
+
+
+def _remove_entry(row: _Neighbours, neighbour: int) -> None:
+    """Delete ``neighbour`` from ``row`` by moving the last entry into its slot."""
+    slot = row.slot.pop(neighbour, None)
+    if slot is None:
+        return
+    last = len(row.ids) - 1
+    if slot != last:
+        moved = row.ids[last]
+        row.ids[slot] = moved
+        row.vals[slot] = row.vals[last]
+        row.slot[moved] = slot
+    row.ids.pop()
+    row.vals.pop()

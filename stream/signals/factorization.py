@@ -138,6 +138,24 @@ class OnlineMF:
         if user < self._users.shape[0]:
             self._users[user] = 0.0
 
+    def forget_items(self, items: np.ndarray) -> None:
+        """Zero expired items' vectors and biases (:meth:`add_item` re-draws a reused row)."""
+        items = items[items < self._items.shape[0]]
+        self._items[items] = 0.0
+        self._item_bias[items] = 0.0
+
+    def set_user(self, user: int, vector: np.ndarray) -> None:
+        """Start the user's vector at ``vector`` (a prior) plus the usual random draw."""
+        self._users[user] += vector
+
+    def shift_items(self, items: np.ndarray, vectors: np.ndarray, biases: np.ndarray) -> None:
+        """Add ``vectors`` and ``biases`` to the items' embeddings (move their priors)."""
+        self._items[items] += vectors
+        self._item_bias[items] += biases
+
+    def item_biases(self, n_items: int) -> np.ndarray:
+        return self._item_bias[:n_items]
+
     # ------------------------------------------------------------------ learning
 
     def learn(self, user: int, item: int, weight: float) -> None:
@@ -186,6 +204,13 @@ class OnlineMF:
 
     def user_vector(self, user: int) -> np.ndarray:
         return self._users[user]
+
+    def user_vector_rows(self, users: np.ndarray) -> np.ndarray:
+        return self._users[users]
+
+    def score_vector(self, vector: np.ndarray, n_items: int) -> np.ndarray:
+        """Scores of items ``0..n_items-1`` for a user vector not in the table (a prior)."""
+        return self._items[:n_items] @ vector + self._item_bias[:n_items]
 
     def item_vectors(self, n_items: int) -> np.ndarray:
         return self._items[:n_items]

@@ -15,7 +15,7 @@ of the user's events, so ranking does not sort all overlaps each time.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -117,12 +117,23 @@ class UserNeighbourhood:
         self._score_cache[user] = out
         return out
 
-    def forget(self, user: int) -> None:
-        """Remove the user from every overlap, engager list and cache."""
+    def forget(self, user: int, items: Iterable[int] | None = None) -> None:
+        """Remove the user from every overlap, engager list and cache.
+
+        ``items``: the items the user engaged with (their history), the only
+        engager lists the user can be in; None searches every list.
+        """
         for other in self._overlap.pop(user, {}):
             self._overlap.get(other, {}).pop(user, None)
+            # The neighbour's cached list and scores were built with this user.
             self._cache.pop(other, None)
-        for engagers in self._engagers.values():
+            self._score_cache.pop(other, None)
+        lists = (
+            self._engagers.values()
+            if items is None
+            else [e for e in (self._engagers.get(i) for i in items) if e is not None]
+        )
+        for engagers in lists:
             if user in engagers:
                 kept = [u for u in engagers if u != user]
                 engagers.clear()
@@ -131,3 +142,14 @@ class UserNeighbourhood:
         self._cache.pop(user, None)
         self._score_cache.pop(user, None)
         self._since_refresh.pop(user, None)
+
+    def forget_items(self, items: np.ndarray) -> None:
+        """Drop expired items' engager lists; cached score vectors are rebuilt without them."""
+        for item in items.tolist():
+            self._engagers.pop(item, None)
+        for vector in self._score_cache.values():
+            vector[items[items < vector.shape[0]]] = 0.0
+
+    def n_overlaps(self) -> int:
+        """(user, neighbour) overlap entries held: the memory this signal holds."""
+        return sum(len(row) for row in self._overlap.values())

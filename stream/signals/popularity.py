@@ -94,6 +94,11 @@ class DecayedPopularity:
         return out
 
     def forget_item(self, item: int) -> None:
-        if item < self._scaled.shape[0]:
-            self._scaled[item] = 0.0
+        self.forget_items(np.array([item]))
+
+    def forget_items(self, items: np.ndarray) -> None:
+        """Drop the items' scores (expired or withdrawn; their rows may be reused)."""
+        items = items[items < self._scaled.shape[0]]
+        if items.size:
+            self._scaled[items] = 0.0
             self._top = float(self._scaled.max()) if self._scaled.size else 0.0

@@ -86,6 +86,11 @@ class ItemCFProfiles:
         self._vectors.pop(user, None)
         self._since_refresh.pop(user, None)
 
+    def forget_items(self, items: np.ndarray) -> None:
+        """Zero expired items' scores in every carried vector (their rows will be reused)."""
+        for vector in self._vectors.values():
+            vector[items[items < vector.shape[0]]] = 0.0
+
     def __len__(self) -> int:
         return len(self._vectors)
 
