@@ -431,6 +431,8 @@ class RecommenderService:
                 m.task_auc.labels(task=task).set(value)
         m.model_users.set(self.partitions.n_users)
         m.model_items.set(self.partitions.n_items)
+        for table, entries in self.partitions.state_size().items():
+            m.model_state.labels(table=table).set(entries)
         if n_events:
             m.last_event_processed.set(time.time())
 

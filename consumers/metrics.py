@@ -8,7 +8,14 @@ user or item id.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    start_http_server,
+)
 
 from stream.errors import InvalidRecord
 from stream.events import EVENT_TYPES
@@ -60,6 +67,14 @@ class ServiceMetrics:
         )
         self.model_users = Gauge("streamrec_model_users", "Users held by the model", registry=r)
         self.model_items = Gauge("streamrec_model_items", "Items held by the model", registry=r)
+        self.model_state = Gauge(
+            "streamrec_model_state_entries",
+            "Entries the model holds, by table (what expiry keeps bounded)",
+            ["table"],
+            registry=r,
+        )
+        # process_resident_memory_bytes and friends: memory next to the tables.
+        ProcessCollector(registry=r)
         self.online_hit_rate = Gauge(
             "streamrec_online_hit_rate",
             "Share of recent events whose item was in the user's last published top-k",

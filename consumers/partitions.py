@@ -158,3 +158,13 @@ class PartitionModels:
     @property
     def n_items(self) -> int:
         return max((state.model.n_items for state in self._states.values()), default=0)
+
+    def state_size(self) -> dict[str, int]:
+        """Entries per table, summed over the partitions' models (models that report them)."""
+        total: dict[str, int] = {}
+        for state in self._states.values():
+            report = getattr(state.model, "state_size", None)
+            for table, entries in (report() if report is not None else {}).items():
+                if isinstance(entries, int | float):
+                    total[table] = total.get(table, 0) + int(entries)
+        return total

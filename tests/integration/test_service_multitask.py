@@ -45,6 +45,14 @@ def test_multitask_service_publishes_lists_and_task_aucs(kafka_broker, unique_to
     assert {"click", "add_to_cart", "purchase"} <= set(aucs)
     assert all(0.0 <= value <= 1.0 for value in aucs.values())
     assert aucs["click"] > 0.5  # better than chance on a planted funnel
+    tables = {
+        dict(labels)["table"]: value
+        for (name, labels), value in metrics.items()
+        if name == "streamrec_model_state_entries"
+    }
+    assert 0 < tables["users"] <= len({e.user_id for e in data.events})
+    assert tables["cooccurrence_pairs"] > 0
+    assert metrics[("process_resident_memory_bytes", ())] > 10e6
 
     latest = {}
     for record in read_topic(bootstrap, topics["output"]):
