@@ -24,6 +24,7 @@ publishing again, what was already published (docs/reliability.md).
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import signal
 import threading
@@ -47,7 +48,7 @@ from consumers.partitions import PartitionModels, PartitionState
 from consumers.side_topics import SideTopicReader
 from consumers.transactions import TransactionAborted, TransactionalPublisher
 from stream.errors import InvalidRecord
-from stream.events import Event, decode_event
+from stream.events import DEFAULT_DOMAIN, Event, decode_event
 from stream.model import RecommendedItem, Recommender
 from stream.online_eval import RollingAUC, RollingHitRate
 from stream.tasks import OpenViews, task_labels
@@ -62,6 +63,8 @@ class Trigger:
     event_id: str | None
     event_timestamp: float
     kafka_timestamp_ms: int
+    #: The domain of that event: the list is drawn from it (the section the user is in).
+    domain: str = DEFAULT_DOMAIN
 
 
 @dataclass
@@ -88,6 +91,10 @@ def recommendation_message(
         "event_timestamp": trigger.event_timestamp,
         "generated_at": time.time(),
     }
+
+
+def _takes_domain(model: Recommender) -> bool:
+    return "domain" in inspect.signature(model.recommend).parameters
 
 
 def _names(partitions: list[TopicPartition]) -> str:
@@ -481,7 +488,7 @@ class RecommenderService:
         model.learn_one(event)
         if not replay:
             touched[(state.tp, event.user_id)] = Trigger(
-                event.event_id, event.timestamp, kafka_timestamp_ms
+                event.event_id, event.timestamp, kafka_timestamp_ms, event.domain
             )
 
     def _score_tasks(self, predictions: dict[str, float], labels: dict[str, int]) -> None:
@@ -493,14 +500,19 @@ class RecommenderService:
                 auc.add(predictions[task], label)
 
     def _queue_lists(self, touched: dict[tuple[TopicPartition, str], Trigger]) -> None:
-        by_partition: dict[TopicPartition, list[str]] = {}
-        for tp, user_id in touched:
-            by_partition.setdefault(tp, []).append(user_id)
-        for tp, users in by_partition.items():
+        # One recommend() call per (partition, domain): a user's list is drawn
+        # from the domain of their last event, for models that know domains.
+        groups: dict[tuple[TopicPartition, str], list[str]] = {}
+        for (tp, user_id), trigger in touched.items():
+            groups.setdefault((tp, trigger.domain), []).append(user_id)
+        for (tp, domain), users in groups.items():
             state = self.partitions.get(tp)
             if state is None:
                 continue
-            lists = state.model.recommend(users, self.settings.k)
+            if domain != DEFAULT_DOMAIN and _takes_domain(state.model):
+                lists = state.model.recommend(users, self.settings.k, domain=domain)
+            else:
+                lists = state.model.recommend(users, self.settings.k)
             for user_id, items in zip(users, lists, strict=True):
                 trigger = touched[(tp, user_id)]
                 message = recommendation_message(user_id, items, state.model_version, trigger)

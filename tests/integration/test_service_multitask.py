@@ -68,3 +68,43 @@ def test_multitask_service_publishes_lists_and_task_aucs(kafka_broker, unique_to
         assert not set(listed) & items
         assert message["model_version"].startswith("multitask-")
         assert {"relevance", "click"} <= set(message["items"][0]["scores"])
+
+
+def test_lists_are_drawn_from_the_domain_of_the_users_last_event(
+    kafka_broker, unique_topic, tmp_path
+):
+    data = generate_synthetic(n_users=150, n_items=120, n_events=4000, seed=13, n_domains=2)
+    domain_of_item = {
+        item.item_id: item.features.get("domain") for item in data.items if item.features
+    }
+    assert len(set(domain_of_item.values()) - {None}) == 2
+    topics = {
+        name: unique_topic(name) for name in ("input", "catalog", "profiles", "output", "dlq")
+    }
+    bootstrap = kafka_broker.bootstrap_servers
+    with ServiceProcess(bootstrap, topics, tmp_path) as service:
+        producer = make_replay_producer(bootstrap)
+        produce_dataset(
+            producer,
+            data,
+            events_topic=topics["input"],
+            catalog_topic=topics["catalog"],
+            profile_topic=topics["profiles"],
+        )
+        producer.close()
+        wait_until(
+            lambda: service.total("streamrec_events_consumed_total") >= len(data.events),
+            240,
+            "all events",
+            service,
+        )
+        assert service.terminate() == 0
+    last_domain = {e.user_id: e.domain for e in data.events}
+    latest = {r.key.decode(): r.value for r in read_topic(bootstrap, topics["output"])}
+    checked = 0
+    for user_id, domain in last_domain.items():
+        items = [entry["item_id"] for entry in msgpack.unpackb(latest[user_id])["items"]]
+        domains = {domain_of_item.get(item) for item in items} - {None}
+        assert domains <= {domain}, (user_id, domain, domains)
+        checked += bool(items)
+    assert checked > 100
