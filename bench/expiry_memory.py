@@ -93,11 +93,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items-per-day", type=float, default=10.0)
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--no-expiry", action="store_true", help="user and item TTLs off")
+    # The stream's users vanish after a few events, so a TTL shorter than the
+    # model's default (a year) shows the levelling off within the run.
+    parser.add_argument("--user-ttl-days", type=float, default=90.0)
+    parser.add_argument("--item-ttl-days", type=float, default=180.0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
     print("command:", shlex.join(["python", "bench/expiry_memory.py", *sys.argv[1:]]))
-    params = {"user_ttl_seconds": None, "item_ttl_seconds": None} if args.no_expiry else {}
+    params: dict[str, float | None] = {
+        "user_ttl_seconds": args.user_ttl_days * 86400.0,
+        "item_ttl_seconds": args.item_ttl_days * 86400.0,
+    }
+    if args.no_expiry:
+        params = {"user_ttl_seconds": None, "item_ttl_seconds": None}
     model = build_model(args.model, **params)
     print(
         f"model: {model.version}; user TTL {getattr(model, 'user_ttl_seconds', None)} s, "

@@ -131,8 +131,8 @@ class HybridRecommender(Recommender):
         exclude_seen: bool = True,
         user_cf: bool = False,
         domain_transfer: bool = True,
-        user_ttl_seconds: float | None = 90 * _DAY,
-        item_ttl_seconds: float | None = 180 * _DAY,
+        user_ttl_seconds: float | None = 365 * _DAY,
+        item_ttl_seconds: float | None = 365 * _DAY,
         expiry_every: int = 1000,
         seed: int = 0,
     ) -> None:
