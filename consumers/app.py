@@ -340,6 +340,12 @@ class RecommenderService:
             if state.ledger.first_offset >= 0:
                 # A checkpoint: resume exactly after the last event it learned.
                 self._consumer.seek(tp, state.ledger.next_offset)
+            elif committed is not None and self.checkpoint is not None:
+                # Offsets were committed but no checkpoint holds what they
+                # reflect (the owner died before its first save, or the files
+                # were lost): rebuild from the log, silently, up to the commit.
+                state.replay_until = committed
+                self._consumer.seek_to_beginning(tp)
             elif committed is not None:
                 self._consumer.seek(tp, committed)
             else:

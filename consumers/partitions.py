@@ -19,9 +19,9 @@ so a model created after a rebalance knows the catalog too.
 from __future__ import annotations
 
 import logging
-import time
+import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from kafka import TopicPartition
 
@@ -43,7 +43,8 @@ class PartitionState:
     #: Offsets below this were published before a restart: learn, do not publish.
     replay_until: int = -1
     dirty: bool = False
-    saved_at: float = field(default_factory=time.monotonic)
+    #: When it was last checkpointed; never yet, so its first batch is saved at once.
+    saved_at: float = -math.inf
 
     def replaying(self, offset: int) -> bool:
         return offset < self.replay_until

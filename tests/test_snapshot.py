@@ -129,8 +129,10 @@ def test_checkpoint_saves_partitions_with_their_offsets_and_restores_them(tmp_pa
     state.dirty = True
     saved_at = []
     checkpoint = Checkpoint(store, interval=3600.0, on_saved=saved_at.append)
-    assert checkpoint.save(partitions) == 0  # not due yet
-    assert checkpoint.save(partitions, force=True) == 1 and saved_at
+    assert checkpoint.save(partitions) == 1 and saved_at  # never saved: due at once
+    state.dirty = True
+    assert checkpoint.save(partitions) == 0  # saved a moment ago: not due
+    assert checkpoint.save(partitions, force=True) == 1
     assert store.path(tp).parent.name == "group_1"  # a group id cannot escape the directory
 
     again = PartitionModels(lambda: (build_model("hybrid"), "v-fresh"), store)
