@@ -42,6 +42,7 @@ from stream.events import Event, Item, UserProfile
 from stream.exploration import ThompsonExplorer
 from stream.features import ItemContent, UserTaste
 from stream.heads import TaskHeads
+from stream.kernels import pair_features, signal_matrix
 from stream.hybrid import PERSONA_SEPARATOR, HybridRecommender
 from stream.model import RecommendedItem
 from stream.segments import SegmentPopularity
@@ -93,6 +94,9 @@ FEATURE_NAMES = [
 ]
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+_EMPTY_FLOAT = np.zeros(0)
+#: Taste affinities of a user without a content profile (``pair_features`` reads zeros).
+_NO_TASTE = np.zeros((0, 2))
 #: Upper edges of the item-age bins the cold-start map reads (see ``_transfer_inputs``).
 _AGE_EDGES = (1, 2, 3, 4, 5, 10, 20, 1_000)
 
@@ -547,32 +551,53 @@ class MultiTaskRecommender(HybridRecommender):
                     self._vector_cache[key] = (cached[0], matrix)
                 self._vector_cache.move_to_end(key)
                 return matrix
-        vectors = self._signal_vectors(user, n_items)
-        if prior is not None:
-            raw = self._mf.score_vector(prior, n_items)
-            low, span = raw.min(), raw.max() - raw.min()
-            vectors["mf"] = (raw - low) / span if span > 0 else np.zeros(n_items)
-        vectors["cf_recent"] = self._recent_cf_scores(user, n_items)
-        vectors["blend"] = self.recent_cf_weight * vectors["cf_recent"] + sum(
-            self.blend[name] * vectors[name] for name in self.blend
-        )
-        matrix = np.vstack([vectors[name] for name in SIGNAL_ROWS])
+        matrix = self._signal_matrix(user, n_items, prior)
         self._vector_cache[key] = (self._state_version, matrix)
         self._vector_cache.move_to_end(key)
         while len(self._vector_cache) > self.vector_cache_size:
             self._vector_cache.popitem(last=False)
         return matrix
 
-    def _recent_cf_scores(self, user: int | None, n_items: int) -> np.ndarray:
-        if user is None:
-            return np.zeros(n_items)
-        decay = self.short_recency_decay
-        raw = self._cf_recent.scores(
-            user, n_items, lambda: self._history.positive_recent(user, decay)
+    def _signal_matrix(
+        self, user: int | None, n_items: int, prior: np.ndarray | None
+    ) -> np.ndarray:
+        """Rows ``SIGNAL_ROWS`` over every item, computed in one compiled pass.
+
+        The same numbers as the hybrid's per-signal vectors (``_signal_vectors``)
+        plus ``cf_recent`` and the blend; an unknown user has popularity only,
+        or MF scores from ``prior`` (their segment's mean vector).
+        """
+        cf_raw = recent_raw = ucf_raw = mf_raw = _EMPTY_FLOAT
+        if user is not None:
+            history = self._history
+            cf_raw = self._cf_profiles.scores(
+                user, n_items, lambda: history.positive_recent(user, self.recency_decay)
+            )
+            mf_raw = self._mf.score(np.array([user]), n_items)[0]
+            if self.user_cf:
+                ucf_raw = self._neighbourhood.scores(
+                    user, n_items, lambda v: history.positive_recent(v, self.recency_decay)
+                )
+            recent_raw = self._cf_recent.scores(
+                user, n_items, lambda: history.positive_recent(user, self.short_recency_decay)
+            )
+        elif prior is not None:
+            mf_raw = self._mf.score_vector(prior, n_items)
+        scaled, top = self._popularity.scaled_and_top()
+        rows, weights = _blend_arrays(self.blend)
+        return signal_matrix(
+            n_items,
+            cf_raw,
+            recent_raw,
+            self._cooccurrence.inverse_norms(n_items),
+            mf_raw,
+            scaled,
+            1.0 / top if top > 0 else 0.0,
+            ucf_raw,
+            rows,
+            weights,
+            float(self.recent_cf_weight),
         )
-        scores = raw * self._cooccurrence.inverse_norms(n_items)
-        top = scores.max() if scores.size else 0.0
-        return scores / top if top > 0 else scores
 
     def _features(
         self,
@@ -593,34 +618,31 @@ class MultiTaskRecommender(HybridRecommender):
             user_id = self._users.external(user)
         profile_id = _profile_id(user_id) if user_id is not None else None
         segment = self._segments.segment(profile_id) if user is None else None
-        signals = self._vectors(user, n_items, current=current, segment=segment)[:, items].T
-        static = self._item_static_rows(items)
-        out = np.empty((items.shape[0], len(FEATURE_NAMES)))
-        out[:, 0:5] = signals[:, 0:5]
+        signals = self._vectors(user, n_items, current=current, segment=segment)
+        if items.size and int(items.max()) >= self._item_static.shape[0]:
+            self._item_static = grown(self._item_static, int(items.max()) + 1)
+        user_log_count = user_mean_rating = 0.0
+        taste = _NO_TASTE
         if user is not None:
             counts = self._user_counts
             counts._ensure(user + 1)
-            out[:, 5:7] = self._taste.affinity(user, items)
-            out[:, 10] = math.log1p(counts.events[user]) / 8.0
+            taste = self._taste.affinity(user, items)
+            user_log_count = math.log1p(counts.events[user]) / 8.0
             rating_sum, rating_n = float(counts.rating_sum[user]), float(counts.rating_n[user])
-            out[:, 12] = _centred_rating(rating_sum, rating_n)
-        else:
-            out[:, 5:7] = 0.0
-            out[:, 10] = out[:, 12] = 0.0
-        out[:, 7] = signals[:, 0] * out[:, 5]
-        out[:, 8:10] = static[:, 0:2]
-        out[:, 11] = static[:, 2]
-        out[:, 13:15] = static[:, 3:5]
-        gap = self._user_gap(user, now)
-        out[:, 15] = gap
-        out[:, 16] = gap * signals[:, 2]
-        out[:, 17] = gap * signals[:, 0]
-        out[:, 18] = signals[:, 5]
-        out[:, 19] = self._segments.scores(profile_id, items)
-        # A linear head cannot tell on its own that MF means something else for
-        # a new item (whose vector is mostly its content prior) than for a warm one.
-        out[:, 20] = signals[:, 1] * static[:, 1]
-        return out
+            user_mean_rating = _centred_rating(rating_sum, rating_n)
+        segment_scaled, segment_top = self._segments.table(profile_id)
+        return pair_features(
+            signals,
+            items,
+            self._item_static,
+            taste,
+            user_log_count,
+            user_mean_rating,
+            self._user_gap(user, now),
+            segment_scaled,
+            segment_top,
+            len(FEATURE_NAMES),
+        )
 
     def _user_gap(self, user: int | None, now: float | None) -> float:
         """log(1 + seconds since the user's last event) / 16, at ``now`` (the model clock)."""
@@ -801,7 +823,8 @@ class MultiTaskRecommender(HybridRecommender):
                 take = min(self.n_fresh_candidates, cold.size)
                 fresh = cold[np.argpartition(-affinity, take - 1)[:take]]
                 fresh = fresh[affinity[np.searchsorted(cold, fresh)] > 0]
-                fresh = fresh[~np.isin(fresh, best, assume_unique=True, kind="table")]
+                taken = set(best.tolist())
+                fresh = fresh[[item not in taken for item in fresh.tolist()]]
         return np.concatenate([best, fresh]), fresh
 
     def _diversify(
@@ -887,3 +910,16 @@ class MultiTaskRecommender(HybridRecommender):
         size["open_views"] = len(self._open_views)
         size["fresh_items"] = len(self._fresh)
         return size
+
+
+_BLEND_ROWS: dict[tuple[tuple[str, float], ...], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _blend_arrays(blend: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The blend as (signal rows, weights) in the dict's order, which fixes the summation order."""
+    key = tuple(blend.items())
+    arrays = _BLEND_ROWS.get(key)
+    if arrays is None:
+        rows = np.array([SIGNAL_ROWS.index(name) for name in blend], dtype=np.int64)
+        arrays = _BLEND_ROWS[key] = (rows, np.array([blend[name] for name in blend], dtype=float))
+    return arrays

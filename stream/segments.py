@@ -78,6 +78,17 @@ class SegmentPopularity:
             popularity = self._popularity[segment] = DecayedPopularity(self.half_life)
         popularity.learn(item, weight, timestamp)
 
+    def table(self, user_id: str | None) -> tuple[np.ndarray, float]:
+        """The user's segment's scaled popularity and its top score (empty and 0 without one).
+
+        ``scaled[j] / top`` is :meth:`scores` of item ``j``, for compiled loops.
+        """
+        segment = self._segment_of_user.get(user_id) if user_id is not None else None
+        popularity = self._popularity.get(segment) if segment is not None else None
+        if popularity is None:
+            return _NO_SCORES, 0.0
+        return popularity.scaled_and_top()
+
     def scores(self, user_id: str | None, items: np.ndarray) -> np.ndarray:
         """The user's segment's popularity of ``items``, scaled so the segment's top item is 1."""
         segment = self._segment_of_user.get(user_id) if user_id is not None else None
@@ -89,3 +100,6 @@ class SegmentPopularity:
     def __len__(self) -> int:
         """Users with a known segment."""
         return len(self._segment_of_user)
+
+
+_NO_SCORES = np.zeros(0)

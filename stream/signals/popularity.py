@@ -85,6 +85,13 @@ class DecayedPopularity:
         out[known] = self._scaled[items[known]] / self._top
         return out
 
+    def scaled_and_top(self) -> tuple[np.ndarray, float]:
+        """The stored (scaled) scores and the top one: ``scaled / top`` is :meth:`relative`.
+
+        For compiled loops that read popularity item by item (``stream.kernels``).
+        """
+        return self._scaled, self._top
+
     def relative_all(self, n_items: int) -> np.ndarray:
         """:meth:`relative` of items ``0..n_items-1``."""
         out = np.zeros(n_items)
