@@ -157,3 +157,15 @@ def pair_features(  # noqa: ANN001, ANN201, PLR0913
             row[19] = 0.0
         row[20] = mf * item_static[item, 1]
     return out
+
+
+@numba.njit(cache=True)
+def contained_in(values, pool):  # noqa: ANN001, ANN201
+    """Whether each of ``values`` is in ``pool`` (both small: a few hundred at most)."""
+    out = np.zeros(values.shape[0], dtype=np.bool_)
+    for i in range(values.shape[0]):
+        for j in range(pool.shape[0]):
+            if values[i] == pool[j]:
+                out[i] = True
+                break
+    return out

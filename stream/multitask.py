@@ -28,6 +28,7 @@ head also from candidates the user passed over), and then every signal learns.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 from collections import OrderedDict
@@ -42,7 +43,7 @@ from stream.events import Event, Item, UserProfile
 from stream.exploration import ThompsonExplorer
 from stream.features import ItemContent, UserTaste
 from stream.heads import TaskHeads
-from stream.kernels import pair_features, signal_matrix
+from stream.kernels import contained_in, pair_features, signal_matrix
 from stream.hybrid import PERSONA_SEPARATOR, HybridRecommender
 from stream.model import RecommendedItem
 from stream.segments import SegmentPopularity
@@ -209,6 +210,11 @@ class MultiTaskRecommender(HybridRecommender):
 
     name = "multitask"
 
+    # Bumped whenever the set of fresh items or any item's content changes;
+    # class-level defaults keep checkpoints written before they existed loadable.
+    _fresh_version = 0
+    _fresh_pool_cache: tuple[tuple[int, int], np.ndarray] | None = None
+
     def __init__(
         self,
         task_weights: dict[str, float] | None = None,
@@ -258,7 +264,6 @@ class MultiTaskRecommender(HybridRecommender):
             raise ValueError(f"unknown tasks {sorted(unknown)}; use {sorted(DEFAULT_TASK_WEIGHTS)}")
         if not 0.0 <= diversity <= 1.0:
             raise ValueError("diversity must be in [0, 1]")
-        self._hybrid_params = hybrid
         self._content = ItemContent()
         self._taste = UserTaste(self._content, decays=(0.95, 0.5))
         self._cf_recent = ItemCFProfiles(self._cooccurrence, decay=short_recency_decay)
@@ -300,8 +305,14 @@ class MultiTaskRecommender(HybridRecommender):
         self._explorer = ThompsonExplorer(seed=self.seed + 2)
 
     def params(self) -> dict[str, Any]:
+        """Every constructor argument, the underlying hybrid's included.
+
+        The hybrid's are read back from the attributes, not from what was
+        passed, so a changed default changes :attr:`version` too.
+        """
         params = {name: value for name, value in super().params().items() if name != "hybrid"}
-        params.update(self._hybrid_params)
+        hybrid = inspect.signature(HybridRecommender.__init__).parameters
+        params.update({name: getattr(self, name) for name in hybrid if name != "self"})
         return params
 
     # ------------------------------------------------------------------ learning
@@ -311,6 +322,7 @@ class MultiTaskRecommender(HybridRecommender):
         row = self._items.get(item.item_id)
         assert row is not None
         self._content.set(row, item.features)
+        self._fresh_version += 1  # the item's content may have come or gone
         self._refresh_item_static(row, content=True)
         if self.cold_start_transfer and self._content_map.fitted:
             self._apply_item_priors(np.array([row]))
@@ -337,10 +349,12 @@ class MultiTaskRecommender(HybridRecommender):
             price = float(self._content.price(np.array([item]))[0])
             static[3] = math.log1p(price) / 8.0
             static[4] = (float(year[0]) - 1990.0) / 30.0 if has_year[0] else 0.0
-        if fresh:
-            self._fresh.setdefault(item, None)
-        else:
-            self._fresh.pop(item, None)
+        if fresh != (item in self._fresh):
+            if fresh:
+                self._fresh[item] = None
+            else:
+                del self._fresh[item]
+            self._fresh_version += 1
 
     def _item_static_rows(self, items: np.ndarray) -> np.ndarray:
         if items.size and int(items.max()) >= self._item_static.shape[0]:
@@ -509,6 +523,7 @@ class MultiTaskRecommender(HybridRecommender):
         self._item_static[rows_in] = 0.0
         for row in rows.tolist():
             self._fresh.pop(row, None)
+        self._fresh_version += 1
         rows_in = rows[rows < self._item_prior.shape[0]]
         self._item_prior[rows_in] = 0.0
         self._has_prior[rows_in] = False
@@ -740,15 +755,18 @@ class MultiTaskRecommender(HybridRecommender):
                 self._last_pools.popitem(last=False)
         entries = []
         fresh_set = set(fresh.tolist())
-        for position in chosen:
+        # One conversion per task, not one per (task, item).
+        chosen_scores = score[chosen].tolist()
+        columns = {task: v[chosen].tolist() for task, v in predictions.items()}
+        for at, position in enumerate(chosen):
             item = int(candidates[position])
-            scores = {task: float(v[position]) for task, v in predictions.items()}
+            scores = {task: values[at] for task, values in columns.items()}
             reason = ""
             if with_reasons:
                 source = "fresh" if item in fresh_set else None
                 reason = self._reason_for(user_id, user, item, signals, source)
             entries.append(
-                RecommendedItem(self._items.external(item), float(score[position]), scores, reason)
+                RecommendedItem(self._items.external(item), chosen_scores[at], scores, reason)
             )
         if explored.size:
             entries += self._explored_entries(
@@ -813,19 +831,31 @@ class MultiTaskRecommender(HybridRecommender):
         best = best[np.argsort(-blend[best], kind="stable")]
         fresh = _EMPTY
         if self.n_fresh_candidates and user is not None:
-            cold = np.fromiter(
-                itertools.islice(reversed(self._fresh), self.fresh_pool), dtype=np.int64
-            )
-            cold = cold[~blocked[cold] & self._content.has_content(n_items)[cold]]
-            cold.sort()
+            cold = self._fresh_pool(n_items)
+            cold = cold[~blocked[cold]]
             if cold.size:
                 affinity = self._taste.affinity(user, cold)[:, 0]
                 take = min(self.n_fresh_candidates, cold.size)
                 fresh = cold[np.argpartition(-affinity, take - 1)[:take]]
                 fresh = fresh[affinity[np.searchsorted(cold, fresh)] > 0]
-                taken = set(best.tolist())
-                fresh = fresh[[item not in taken for item in fresh.tolist()]]
+                fresh = fresh[~contained_in(fresh, best)]
         return np.concatenate([best, fresh]), fresh
+
+    def _fresh_pool(self, n_items: int) -> np.ndarray:
+        """The newest ``fresh_pool`` fresh items that have content, by row.
+
+        The same for every user until an item turns fresh or warm or its
+        content changes, so it is kept until then.
+        """
+        key = (self._fresh_version, n_items)
+        if self._fresh_pool_cache is None or self._fresh_pool_cache[0] != key:
+            pool = np.fromiter(
+                itertools.islice(reversed(self._fresh), self.fresh_pool), dtype=np.int64
+            )
+            pool = pool[self._content.has_content(n_items)[pool]]
+            pool.sort()
+            self._fresh_pool_cache = (key, pool)
+        return self._fresh_pool_cache[1]
 
     def _diversify(
         self, candidates: np.ndarray, score: np.ndarray, k: int, exclude: np.ndarray = _EMPTY

@@ -111,3 +111,19 @@ def test_forget_user_erases_the_user(model):
 def test_version_names_the_configuration(model):
     assert model.version == model.clone().version
     assert model.version.startswith(model.name)
+
+
+def test_multitask_version_covers_every_hybrid_setting():
+    """A changed default of the underlying hybrid must change the multitask version."""
+    import inspect
+
+    from stream.hybrid import HybridRecommender
+    from stream.multitask import MultiTaskRecommender
+
+    hybrid = set(inspect.signature(HybridRecommender.__init__).parameters) - {"self"}
+    model = MultiTaskRecommender()
+    assert hybrid <= set(model.params())
+    assert model.params()["user_ttl_seconds"] == model.user_ttl_seconds
+    longer = MultiTaskRecommender(user_ttl_seconds=2 * model.user_ttl_seconds)
+    assert longer.version != model.version
+    assert model.clone().params() == model.params()
