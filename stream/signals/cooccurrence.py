@@ -10,41 +10,290 @@ where ``n`` is the item's total engagement weight. A user's score for item
 ``j`` is ``sum_h r_h * sim(h, j)`` over their recent items ``h`` with recency
 weights ``r_h``; :class:`~stream.signals.profiles.ItemCFProfiles` keeps that
 sum up to date per user instead of recomputing it for every ranking.
+
+Storage (:class:`PairTable`): every (item, neighbour) weight is one entry in
+flat numpy arrays, found through an open-addressing hash table and chained
+per item so a whole row can be walked. The loops over pairs are compiled
+with numba: an event's ten pairs cost two dictionary probes each in Python,
+which made this the most expensive step of learning. Additions happen in
+the same order as before, so the weights are the same to the last bit.
 """
 
 from __future__ import annotations
 
-from array import array
+from typing import Any
 
+import numba
 import numpy as np
 
 from stream.entities import grown
 
+_EMPTY = -1  # a hash slot never used
+_DELETED = -2  # a hash slot whose entry was removed (probing goes on past it)
+_FIBONACCI = np.uint64(11400714819323198485)  # 2**64 / golden ratio: spreads keys
 
-class _Neighbours:
-    """One item's sparse row: neighbour ids and weights.
 
-    Values sit in ``array.array`` buffers: one update is a cheap Python-level
-    store (the hot path of learning), and ``np.frombuffer`` gives numpy a
-    zero-copy view of the whole row for scoring.
+@numba.njit(cache=True)
+def _slot_of(keys, key, shift):  # noqa: ANN001, ANN202
+    """Where ``key`` sits in the hash table, or -1."""
+    mask = keys.shape[0] - 1
+    at = np.int64((np.uint64(key) * _FIBONACCI) >> np.uint64(shift))
+    while True:
+        found = keys[at]
+        if found == key:
+            return at
+        if found == _EMPTY:
+            return -1
+        at = (at + 1) & mask
+
+
+@numba.njit(cache=True)
+def _free_slot(keys, key, shift):  # noqa: ANN001, ANN202
+    """A slot to put a ``key`` known to be absent: the first deleted or empty one."""
+    mask = keys.shape[0] - 1
+    at = np.int64((np.uint64(key) * _FIBONACCI) >> np.uint64(shift))
+    while keys[at] >= 0:
+        at = (at + 1) & mask
+    return at
+
+
+@numba.njit(cache=True)
+def _add(source, target, amount, keys, entries, shift, head, length, target_of, value, next_of, used):  # noqa: ANN001, ANN202, PLR0913, E501
+    """``co(source, target) += amount``; returns the new number of used entries."""
+    key = (source << 32) | target
+    slot = _slot_of(keys, key, shift)
+    if slot >= 0:
+        value[entries[slot]] += amount
+        return used
+    slot = _free_slot(keys, key, shift)
+    keys[slot] = key
+    entries[slot] = used
+    target_of[used] = target
+    value[used] = amount
+    # Chained at the front: O(1), and the order of a row never changes a
+    # score (each neighbour appears once per row).
+    next_of[used] = head[source]
+    head[source] = used
+    length[source] += 1
+    return used + 1
+
+
+@numba.njit(cache=True)
+def _learn_pairs(  # noqa: ANN201, PLR0913
+    item, weight, window_items, window_weights, closeness, distance_decay,  # noqa: ANN001
+    keys, entries, shift, head, length, target_of, value, next_of, used,  # noqa: ANN001
+):  # fmt: skip
+    """Pair ``item`` with each window item, both directions (see ``ItemCooccurrence.learn``)."""
+    for k in range(window_items.shape[0]):
+        other = window_items[k]
+        other_weight = window_weights[k]
+        this_closeness = closeness
+        closeness /= distance_decay
+        if other == item or other_weight <= 0:
+            continue
+        pair = (weight if weight < other_weight else other_weight) * this_closeness
+        used = _add(item, other, pair, keys, entries, shift, head, length, target_of, value, next_of, used)  # noqa: E501
+        used = _add(other, item, pair, keys, entries, shift, head, length, target_of, value, next_of, used)  # noqa: E501
+    return used
+
+
+@numba.njit(cache=True)
+def _add_rows(out, items, scales, head, target_of, value, next_of):  # noqa: ANN001, ANN202
+    """``out[j] += scales[r] * co(items[r], j)`` for every neighbour ``j``, row after row."""
+    for r in range(items.shape[0]):
+        scale = scales[r]
+        at = head[items[r]]
+        while at >= 0:
+            out[target_of[at]] += scale * value[at]
+            at = next_of[at]
+
+
+@numba.njit(cache=True)
+def _values_of(sources, target, keys, entries, shift, value):  # noqa: ANN001, ANN202
+    """``co(source, target)`` for each of ``sources`` (0 where never paired)."""
+    out = np.zeros(sources.shape[0])
+    for r in range(sources.shape[0]):
+        slot = _slot_of(keys, (sources[r] << 32) | target, shift)
+        if slot >= 0:
+            out[r] = value[entries[slot]]
+    return out
+
+
+@numba.njit(cache=True)
+def _unlink(source, target, keys, entries, shift, head, length, next_of):  # noqa: ANN001, ANN202
+    """Remove ``co(source, target)`` from the hash table and from the row's chain."""
+    slot = _slot_of(keys, (source << 32) | target, shift)
+    if slot < 0:
+        return False
+    entry = entries[slot]
+    keys[slot] = _DELETED
+    previous, at = -1, head[source]
+    while at != entry:
+        previous, at = at, next_of[at]
+    if previous < 0:
+        head[source] = next_of[entry]
+    else:
+        next_of[previous] = next_of[entry]
+    length[source] -= 1
+    return True
+
+
+@numba.njit(cache=True)
+def _forget(items, keys, entries, shift, head, length, target_of, next_of):  # noqa: ANN001, ANN202
+    """Drop the items' rows and their entries in their neighbours' rows; returns entries freed."""
+    freed = 0
+    for r in range(items.shape[0]):
+        item = items[r]
+        if item >= head.shape[0]:
+            continue
+        at = head[item]
+        while at >= 0:
+            other = target_of[at]
+            if other != item and _unlink(other, item, keys, entries, shift, head, length, next_of):
+                freed += 1
+            slot = _slot_of(keys, (item << 32) | other, shift)
+            if slot >= 0:
+                keys[slot] = _DELETED
+            freed += 1
+            at = next_of[at]
+        head[item] = -1
+        length[item] = 0
+    return freed
+
+
+@numba.njit(cache=True)
+def _repack(head, target_of, value, next_of, capacity, table_size, shift):  # noqa: ANN001, ANN202
+    """Live entries copied row by row into fresh arrays, with a fresh hash table."""
+    new_target = np.zeros(capacity, dtype=np.int64)
+    new_value = np.zeros(capacity)
+    new_next = np.full(capacity, -1, dtype=np.int64)
+    keys = np.full(table_size, _EMPTY, dtype=np.int64)
+    entries = np.zeros(table_size, dtype=np.int64)
+    new_head = np.full(head.shape[0], -1, dtype=np.int64)
+    used = 0
+    for source in range(head.shape[0]):
+        at, last = head[source], -1
+        while at >= 0:
+            new_target[used] = target_of[at]
+            new_value[used] = value[at]
+            if last < 0:
+                new_head[source] = used
+            else:
+                new_next[last] = used
+            key = (source << 32) | target_of[at]
+            slot = _free_slot(keys, key, shift)
+            keys[slot] = key
+            entries[slot] = used
+            last = used
+            used += 1
+            at = next_of[at]
+    return new_head, new_target, new_value, new_next, keys, entries, used
+
+
+class PairTable:
+    """Sparse ``co(source, target)`` weights: hashed for lookup, chained per source row.
+
+    Entries are appended and never moved until a repack (when removed
+    entries outnumber live ones, or the arrays are full); a row's chain runs
+    from its newest neighbour to its oldest.
     """
 
-    __slots__ = ("slot", "ids", "vals")
-
     def __init__(self) -> None:
-        self.slot: dict[int, int] = {}
-        self.ids = array("q")
-        self.vals = array("d")
+        self._shift = 64 - 10
+        self.keys = np.full(1 << 10, _EMPTY, dtype=np.int64)  # (source << 32) | target
+        self.entries = np.zeros(1 << 10, dtype=np.int64)  # entry index per hash slot
+        self.head = np.zeros(0, dtype=np.int64)  # first entry of each row, -1: none
+        self.length = np.zeros(0, dtype=np.int64)
+        self.target = np.zeros(256, dtype=np.int64)
+        self.value = np.zeros(256)
+        self.next = np.full(256, -1, dtype=np.int64)
+        self.used = 0  # entries ever appended since the last repack
+        self.live = 0
+        self.hashed = 0  # hash slots not empty (live or deleted): what probing walks
 
-    def id_view(self) -> np.ndarray:
-        return np.frombuffer(self.ids, dtype=np.int64)
+    def reserve(self, rows: int, new_entries: int) -> None:
+        """Room for rows ``0..rows-1`` and ``new_entries`` more entries, before a compiled update."""
+        if rows > self.head.shape[0]:
+            self.head = grown(self.head, rows, fill=-1)
+            self.length = grown(self.length, rows)
+        if self.used + new_entries > self.target.shape[0] or (
+            (self.hashed + new_entries) * 2 > self.keys.shape[0]
+        ):
+            self._repack(self.live + new_entries)
 
-    def value_view(self) -> np.ndarray:
-        return np.frombuffer(self.vals, dtype=np.float64)
+    def _repack(self, needed: int) -> None:
+        capacity = max(256, 2 * needed)
+        table_bits = max(10, int(2 * needed - 1).bit_length() + 1)
+        self._shift = 64 - table_bits
+        head, target, value, nxt, keys, entries, used = _repack(
+            self.head, self.target, self.value, self.next, capacity, 1 << table_bits, self._shift
+        )
+        self.head, self.target, self.value, self.next = head, target, value, nxt
+        self.keys, self.entries = keys, entries
+        self.used = self.live = self.hashed = used
 
-    def get(self, neighbour: int) -> float:
-        slot = self.slot.get(neighbour)
-        return 0.0 if slot is None else self.vals[slot]
+    def add_pairs(
+        self,
+        item: int,
+        weight: float,
+        window_items: np.ndarray,
+        window_weights: np.ndarray,
+        closeness: float,
+        distance_decay: float,
+    ) -> None:
+        rows = max(item, int(window_items.max()) if window_items.size else 0) + 1
+        self.reserve(rows, 2 * window_items.shape[0])
+        used = _learn_pairs(
+            item, weight, window_items, window_weights, closeness, distance_decay,
+            self.keys, self.entries, self._shift, self.head, self.length,
+            self.target, self.value, self.next, self.used,
+        )  # fmt: skip
+        added = used - self.used
+        self.used = used
+        self.live += added
+        self.hashed += added
+
+    def add_one(self, source: int, target: int, amount: float) -> None:
+        """``co(source, target) += amount``, one direction only."""
+        self.reserve(max(source, target) + 1, 1)
+        used = _add(
+            source, target, amount, self.keys, self.entries, self._shift, self.head,
+            self.length, self.target, self.value, self.next, self.used,
+        )  # fmt: skip
+        self.live += used - self.used
+        self.hashed += used - self.used
+        self.used = used
+
+    def add_rows(self, out: np.ndarray, items: np.ndarray, scales: np.ndarray) -> None:
+        if items.size and int(items.max()) >= self.head.shape[0]:
+            keep = items < self.head.shape[0]
+            items, scales = items[keep], scales[keep]
+        _add_rows(out, items, scales, self.head, self.target, self.value, self.next)
+
+    def values(self, sources: np.ndarray, target: int) -> np.ndarray:
+        return _values_of(sources, target, self.keys, self.entries, self._shift, self.value)
+
+    def row(self, source: int) -> tuple[np.ndarray, np.ndarray]:
+        """Targets and weights of one row, newest neighbour first."""
+        targets, weights = [], []
+        at = int(self.head[source]) if source < self.head.shape[0] else -1
+        while at >= 0:
+            targets.append(int(self.target[at]))
+            weights.append(float(self.value[at]))
+            at = int(self.next[at])
+        return np.array(targets, dtype=np.int64), np.array(weights)
+
+    def forget(self, items: np.ndarray) -> None:
+        freed = _forget(
+            items, self.keys, self.entries, self._shift, self.head, self.length,
+            self.target, self.next,
+        )  # fmt: skip
+        self.live -= freed
+        if self.live < (self.used - self.live):
+            self._repack(self.live)
+
+    def row_length(self, source: int) -> int:
+        return int(self.length[source]) if source < self.length.shape[0] else 0
 
 
 class ItemCooccurrence:
@@ -79,16 +328,21 @@ class ItemCooccurrence:
         self.alpha = alpha
         self.max_pairs_per_event = max_pairs_per_event
         self.distance_decay = distance_decay
-        self._rows: list[_Neighbours] = []
+        self._pairs = PairTable()
         self._totals = np.zeros(0)
         # n(j) ** (alpha - 1), kept current one entry per event instead of
         # recomputed over the catalog for every ranking.
         self._inverse = np.zeros(0)
 
-    def _row(self, item: int) -> _Neighbours:
-        while len(self._rows) <= item:
-            self._rows.append(_Neighbours())
-        return self._rows[item]
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Load a pickle, also one from before :class:`PairTable` (rows of ``_Neighbours``)."""
+        rows = state.pop("_rows", None)
+        self.__dict__.update(state)
+        if rows is not None:
+            self._pairs = PairTable()
+            for source, row in enumerate(rows):
+                for target, weight in zip(row.ids.tolist(), row.vals.tolist(), strict=True):
+                    self._pairs.add_one(source, target, weight)
 
     def learn(
         self,
@@ -100,7 +354,9 @@ class ItemCooccurrence:
         """Fold in one engagement of ``item`` by a user whose recent items are given.
 
         A pair is as strong as its weaker engagement, so a glance at one item
-        does not tie it firmly to a purchase of another.
+        does not tie it firmly to a purchase of another. Items engaged with
+        right before count most: a pair's weight decays with the distance in
+        the user's sequence (``distance_decay``; 1.0 = no decay).
         """
         if weight <= 0:
             return
@@ -108,30 +364,24 @@ class ItemCooccurrence:
         self._inverse = grown(self._inverse, item + 1)
         self._totals[item] += weight
         self._inverse[item] = self._totals[item] ** (self.alpha - 1.0)
-        row = self._row(item)
-        rows = self._rows
-        # The hot path of learning: one dict probe and one store per pair and
-        # direction, written inline (a method call per pair would cost as
-        # much as the update itself).
-        window_items = recent_items[-self.max_pairs_per_event :]
-        window_weights = recent_weights[-self.max_pairs_per_event :]
-        # Items engaged with right before count most: weight decays with the
-        # distance in the user's sequence (1.0 = no decay).
+        window_items = np.asarray(recent_items[-self.max_pairs_per_event :], dtype=np.int64)
+        window_weights = np.asarray(recent_weights[-self.max_pairs_per_event :], dtype=np.float64)
         closeness = self.distance_decay ** (len(window_items) - 1)
-        for other, other_weight in zip(window_items, window_weights, strict=True):
-            this_closeness = closeness
-            closeness /= self.distance_decay
-            if other == item or other_weight <= 0:
-                continue
-            pair = (weight if weight < other_weight else other_weight) * this_closeness
-            for source, target in ((row, other), (rows[other], item)):
-                slot = source.slot.get(target)
-                if slot is None:
-                    source.slot[target] = len(source.ids)
-                    source.ids.append(target)
-                    source.vals.append(pair)
-                else:
-                    source.vals[slot] += pair
+        self._pairs.add_pairs(
+            item, weight, window_items, window_weights, closeness, self.distance_decay
+        )
+
+    def _engaged_rows(
+        self, items: np.ndarray, weights: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The items that have a row (were engaged with), their weights, and ``n(item) ** alpha``."""
+        items = np.asarray(items, dtype=np.int64)
+        weights = np.asarray(weights, dtype=np.float64)
+        known = items < self._totals.shape[0]
+        items, weights = items[known], weights[known]
+        totals = self._totals[items]
+        engaged = totals > 0
+        return items[engaged], weights[engaged], np.power(totals[engaged], self.alpha)
 
     def add_row_to(self, out: np.ndarray, item: int, scale: float) -> None:
         """``out[j] += scale * co(item, j) / sqrt(n(item))`` for every neighbour ``j``.
@@ -139,36 +389,35 @@ class ItemCooccurrence:
         The ``1/sqrt(n(j))`` half of the cosine is left to the caller
         (:meth:`inverse_norms`), which applies it once to a whole score vector.
         """
-        if item >= len(self._rows) or self._totals[item] <= 0:
-            return
-        row = self._rows[item]
-        if row.ids:
-            out[row.id_view()] += (scale / self._totals[item] ** self.alpha) * row.value_view()
+        self.add_rows_to(out, np.array([item]), np.array([scale]))
+
+    def add_rows_to(self, out: np.ndarray, items: np.ndarray, scales: np.ndarray) -> None:
+        """:meth:`add_row_to` for each of ``items`` with its scale, in order."""
+        items, scales, norms = self._engaged_rows(items, scales)
+        if items.size:
+            self._pairs.add_rows(out, items, scales / norms)
 
     def score(self, items: np.ndarray, weights: np.ndarray, n_items: int) -> np.ndarray:
         """Scores of items ``0..n_items-1`` for a user whose weighted history is given."""
         out = np.zeros(n_items)
-        for item, weight in zip(items.tolist(), weights.tolist(), strict=True):
-            self.add_row_to(out, item, weight)
+        self.add_rows_to(out, items, weights)
         out *= self.inverse_norms(n_items)
         return out
 
     def strongest_source(self, target: int, items: np.ndarray, weights: np.ndarray) -> int | None:
         """The history item contributing most to ``target``'s score: the "because" of a reason."""
-        best, best_value = None, 0.0
-        for item, weight in zip(items.tolist(), weights.tolist(), strict=True):
-            if item >= len(self._rows) or self._totals[item] <= 0:
-                continue
-            value = weight * self._rows[item].get(target) / self._totals[item] ** self.alpha
-            if value > best_value:
-                best, best_value = item, value
-        return best
+        items, weights, norms = self._engaged_rows(items, weights)
+        if not items.size:
+            return None
+        values = weights * self._pairs.values(items, target) / norms
+        best = int(np.argmax(values))  # the first of equal values, as a scan would pick
+        return int(items[best]) if values[best] > 0 else None
 
     def similarity(self, a: int, b: int) -> float:
-        if max(a, b) >= len(self._rows):
+        if max(a, b) >= self._totals.shape[0]:
             return 0.0
         norm = (self._totals[a] * self._totals[b]) ** 0.5
-        return self._rows[a].get(b) / norm if norm > 0 else 0.0
+        return float(self._pairs.values(np.array([a]), b)[0]) / norm if norm > 0 else 0.0
 
     def inverse_norms(self, n_items: int) -> np.ndarray:
         """``n(j) ** (alpha - 1)`` for items ``0..n_items-1`` (0 for items never engaged with)."""
@@ -188,33 +437,23 @@ class ItemCooccurrence:
 
     def forget_items(self, items: np.ndarray) -> None:
         """Remove expired items: their rows, and their entries in their neighbours' rows."""
-        rows = self._rows
-        for item in items.tolist():
-            if item >= len(rows):
-                continue
-            own = rows[item]
-            for other in own.ids.tolist():
-                if other < len(rows) and other != item:
-                    _remove_entry(rows[other], item)
-            rows[item] = _Neighbours()
-            self._totals[item] = 0.0
-            self._inverse[item] = 0.0
+        items = np.asarray(items, dtype=np.int64)
+        self._pairs.forget(items)
+        items = items[items < self._totals.shape[0]]
+        self._totals[items] = 0.0
+        self._inverse[items] = 0.0
 
     def n_pairs(self) -> int:
         """Stored (item, neighbour) entries: the memory this signal holds."""
-        return sum(len(row.ids) for row in self._rows)
+        return self._pairs.live
 
 
-def _remove_entry(row: _Neighbours, neighbour: int) -> None:
-    """Delete ``neighbour`` from ``row`` by moving the last entry into its slot."""
-    slot = row.slot.pop(neighbour, None)
-    if slot is None:
-        return
-    last = len(row.ids) - 1
-    if slot != last:
-        moved = row.ids[last]
-        row.ids[slot] = moved
-        row.vals[slot] = row.vals[last]
-        row.slot[moved] = slot
-    row.ids.pop()
-    row.vals.pop()
+class _Neighbours:
+    """A row of the storage before :class:`PairTable`, kept so that old checkpoints load."""
+
+    __slots__ = ("slot", "ids", "vals")
+
+    def __setstate__(self, state: Any) -> None:
+        slots = state[1] if isinstance(state, tuple) else state
+        for name, value in slots.items():
+            setattr(self, name, value)

@@ -74,8 +74,7 @@ class ItemCFProfiles:
                 keep = weights >= 1e-3 * weights.max()
                 items, weights = items[keep], weights[keep]
             vector = np.zeros(n_items)
-            for item, weight in zip(items.tolist(), weights.tolist(), strict=True):
-                self.cooccurrence.add_row_to(vector, item, weight)
+            self.cooccurrence.add_rows_to(vector, items, weights)
             self._vectors[user] = vector
             self._since_refresh[user] = 0
         elif vector.shape[0] < n_items:

@@ -1,0 +1,87 @@
+"""The compiled item-pair store agrees with a plain dict through adds, forgets and repacks."""
+
+from __future__ import annotations
+
+from array import array
+
+import numpy as np
+
+from stream.signals.cooccurrence import ItemCooccurrence, PairTable, _Neighbours
+
+
+def _reference_rows(table: PairTable, n_rows: int) -> dict[int, dict[int, float]]:
+    rows = {}
+    for source in range(n_rows):
+        targets, weights = table.row(source)
+        assert len(set(targets.tolist())) == targets.size  # a neighbour appears once per row
+        assert table.row_length(source) == targets.size
+        if targets.size:
+            rows[source] = dict(zip(targets.tolist(), weights.tolist(), strict=True))
+    return rows
+
+
+def test_pair_table_matches_a_dict_through_adds_forgets_and_repacks():
+    rng = np.random.default_rng(7)
+    table = PairTable()
+    expected: dict[int, dict[int, float]] = {}
+    n_items = 300
+    for step in range(4000):
+        item = int(rng.integers(n_items))
+        window = rng.integers(n_items, size=int(rng.integers(0, 12)))
+        weights = rng.choice([0.5, 1.0, 2.0, -1.0], size=window.size)
+        table.add_pairs(item, 1.5, window, weights, 1.0, 1.0)
+        for other, weight in zip(window.tolist(), weights.tolist(), strict=True):
+            if other == item or weight <= 0:
+                continue
+            pair = min(1.5, weight)
+            for a, b in ((item, other), (other, item)):
+                expected.setdefault(a, {})
+                expected[a][b] = expected[a].get(b, 0.0) + pair
+        if step % 500 == 499:  # expire a handful of items, as the TTL sweep does
+            gone = rng.choice(n_items, size=20, replace=False)
+            table.forget(gone)
+            for item_gone in gone.tolist():
+                expected.pop(item_gone, None)
+                for row in expected.values():
+                    row.pop(item_gone, None)
+            expected = {k: v for k, v in expected.items() if v}
+    assert _reference_rows(table, n_items) == expected
+    assert table.live == sum(len(row) for row in expected.values())
+    # Lookups go through the hash table, not the chains.
+    sources = np.array(sorted(expected), dtype=np.int64)
+    target = next(iter(expected[int(sources[0])]))
+    looked_up = table.values(sources, target)
+    assert looked_up.tolist() == [expected[s].get(target, 0.0) for s in sources.tolist()]
+
+
+def test_add_rows_sums_rows_scaled():
+    table = PairTable()
+    table.add_pairs(0, 1.0, np.array([1, 2]), np.array([1.0, 1.0]), 1.0, 1.0)
+    table.add_pairs(3, 2.0, np.array([1]), np.array([2.0]), 1.0, 1.0)
+    out = np.zeros(4)
+    table.add_rows(out, np.array([1, 0]), np.array([10.0, 1.0]))
+    # row 1: {0: 1, 3: 2}; row 0: {1: 1, 2: 1}
+    assert out.tolist() == [10.0, 1.0, 1.0, 20.0]
+
+
+def test_cooccurrence_from_a_checkpoint_before_the_pair_table_loads():
+    """A pickled model from before PairTable kept rows of ``_Neighbours``; it must still load."""
+    current = ItemCooccurrence()
+    current.learn(0, 1.0, [], [])
+    current.learn(1, 1.0, [0], [1.0])
+    current.learn(2, 2.0, [0, 1], [1.0, 1.0])
+    old_rows = []
+    for source in range(3):
+        row = object.__new__(_Neighbours)
+        targets, weights = current._pairs.row(source)
+        row.__setstate__((None, {"slot": {}, "ids": array("q", targets), "vals": array("d", weights)}))
+        old_rows.append(row)
+    state = {k: v for k, v in current.__dict__.items() if k != "_pairs"}
+    state["_rows"] = old_rows
+    loaded = ItemCooccurrence.__new__(ItemCooccurrence)
+    loaded.__setstate__(state)
+    for a in range(3):
+        for b in range(3):
+            assert loaded.similarity(a, b) == current.similarity(a, b)
+    assert loaded.similarity(0, 1) > 0
+    assert loaded.n_pairs() == current.n_pairs() == 6
