@@ -109,6 +109,15 @@ def _add_rows(out, items, scales, head, target_of, value, next_of):  # noqa: ANN
 
 
 @numba.njit(cache=True)
+def _add_row(out, item, scale, head, target_of, value, next_of):  # noqa: ANN001, ANN202
+    """``out[j] += scale * co(item, j)`` for every neighbour ``j`` of one row."""
+    at = head[item]
+    while at >= 0:
+        out[target_of[at]] += scale * value[at]
+        at = next_of[at]
+
+
+@numba.njit(cache=True)
 def _values_of(sources, target, keys, entries, shift, value):  # noqa: ANN001, ANN202
     """``co(source, target)`` for each of ``sources`` (0 where never paired)."""
     out = np.zeros(sources.shape[0])
@@ -264,6 +273,10 @@ class PairTable:
         self.hashed += used - self.used
         self.used = used
 
+    def add_row(self, out: np.ndarray, item: int, scale: float) -> None:
+        if item < self.head.shape[0]:
+            _add_row(out, item, scale, self.head, self.target, self.value, self.next)
+
     def add_rows(self, out: np.ndarray, items: np.ndarray, scales: np.ndarray) -> None:
         if items.size and int(items.max()) >= self.head.shape[0]:
             keep = items < self.head.shape[0]
@@ -389,7 +402,9 @@ class ItemCooccurrence:
         The ``1/sqrt(n(j))`` half of the cosine is left to the caller
         (:meth:`inverse_norms`), which applies it once to a whole score vector.
         """
-        self.add_rows_to(out, np.array([item]), np.array([scale]))
+        if item >= self._totals.shape[0] or self._totals[item] <= 0:
+            return
+        self._pairs.add_row(out, item, scale / self._totals[item] ** self.alpha)
 
     def add_rows_to(self, out: np.ndarray, items: np.ndarray, scales: np.ndarray) -> None:
         """:meth:`add_row_to` for each of ``items`` with its scale, in order."""
