@@ -3,9 +3,11 @@
 Items: genre memberships (a row of 0/1 per item, L2-normalised for cosine),
 release year and price where the catalog has them, and hashed title tokens
 folded into the same vector space as genres so two titles sharing words look
-alike. Users: a decayed genre profile learned from what they engage with,
-plus categorical profile features (age band, gender, occupation) hashed into
-a small vector for cold start.
+alike, and optionally a pretrained text embedding of the item (computed
+outside the core, see :mod:`stream.text_embeddings`; off by default). Users:
+a decayed genre profile learned from what they engage with, plus categorical
+profile features (age band, gender, occupation) hashed into a small vector
+for cold start.
 
 The genre space is open: a genre seen for the first time gets a new column.
 """
@@ -30,8 +32,17 @@ def _stable_hash(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
+#: Item feature holding a precomputed text embedding (a list of floats).
+TEXT_EMBEDDING_FEATURE = "text_embedding"
+
+
 class ItemContent:
     """Per-item content vectors: genres (one column each) plus hashed title tokens.
+
+    Optionally a block of ``text_dims`` columns holds a pretrained text
+    embedding of the item, weighted by ``text_weight``. The core never
+    computes embeddings (no torch here): they arrive as the item feature
+    ``"text_embedding"`` or through :meth:`set_text_embedding`.
 
     Parameters
     ----------
@@ -39,25 +50,65 @@ class ItemContent:
         Hashed title-token columns (0 disables title tokens).
     title_weight
         Weight of the title part relative to the genre part.
+    text_dims
+        Width of the text-embedding block (0: none).
+    text_weight
+        Weight of the (unit-length) text embedding relative to the genre
+        part; 0, the default, leaves the block out, so the vectors are
+        exactly those without it.
     """
 
-    def __init__(self, title_buckets: int = 64, title_weight: float = 0.5) -> None:
+    def __init__(
+        self,
+        title_buckets: int = 64,
+        title_weight: float = 0.5,
+        text_dims: int = 0,
+        text_weight: float = 0.0,
+    ) -> None:
+        if text_dims < 0 or text_weight < 0:
+            raise ValueError("text_dims and text_weight must be >= 0")
         self.title_buckets = title_buckets
         self.title_weight = title_weight
+        self.text_dims = text_dims
+        self.text_weight = text_weight
         self._genre_columns: dict[str, int] = {}
         self._genres = np.zeros((0, 8))
         self._titles = np.zeros((0, max(title_buckets, 1)))
-        # Unit-length [weighted titles | genres] per item, kept current by set():
-        # ranking reads rows of it for hundreds of candidates per user.
-        self._unit = np.zeros((0, title_buckets + 8))
+        self._text = np.zeros((0, max(self._text_columns, 1)))
+        # Unit-length [weighted titles | weighted text | genres] per item, kept
+        # current by set(): ranking reads rows of it for hundreds of candidates
+        # per user. Titles and text have fixed widths and come first, so a new
+        # genre only appends a column.
+        self._unit = np.zeros((0, self._fixed_width + 8))
         self._year = np.zeros(0)
         self._has_year = np.zeros(0, dtype=bool)
         self._price = np.zeros(0)
         self._has_content = np.zeros(0, dtype=bool)
         self._newest_year = 0.0
 
+    @property
+    def _text_columns(self) -> int:
+        """Columns of the text block in the vectors: 0 while it is off."""
+        return self.text_dims if self.text_weight > 0 else 0
+
+    @property
+    def _fixed_width(self) -> int:
+        """Columns before the genres: title tokens, then the text block."""
+        return self.title_buckets + self._text_columns
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Snapshots pickled before the text block existed load with it off.
+        if "_text" not in state:
+            state.update(text_dims=0, text_weight=0.0, _text=np.zeros((state["_year"].shape[0], 1)))
+        self.__dict__.update(state)
+
     def set(self, item: int, features: dict[str, Any]) -> None:
-        """Record (or replace) the content of ``item`` from catalog features."""
+        """Record (or replace) the content of ``item`` from catalog features.
+
+        A ``"text_embedding"`` feature that is not a list of ``text_dims``
+        finite numbers is ignored (catalog records come from outside): the
+        item then has no text block.
+        """
         self._ensure(item + 1)
         self._genres[item] = 0.0
         for genre in features.get("genres") or ():
@@ -80,15 +131,70 @@ class ItemContent:
             self._newest_year = max(self._newest_year, float(year))
         price = features.get("price")
         self._price[item] = float(price) if isinstance(price, (int, float)) and price > 0 else 0.0
-        self._has_content[item] = bool(self._genres[item].any() or self._titles[item].any())
-        width = self.title_buckets + self._genres.shape[1]
+        self._text[item] = 0.0
+        if self._text_columns:
+            embedding = _embedding_or_none(features.get(TEXT_EMBEDDING_FEATURE), self.text_dims)
+            if embedding is not None:
+                self._text[item, : self.text_dims] = embedding
+        self._refresh_unit(item)
+
+    def set_text_embedding(self, item: int, vector: Any) -> None:
+        """Give ``item`` a text embedding (rescaled to unit length) and refresh its vector.
+
+        Raises ValueError when ``vector`` is not ``text_dims`` finite numbers.
+        Ignored (the block is off) while ``text_dims`` or ``text_weight`` is 0.
+        """
+        if not self.text_dims:
+            return
+        embedding = _embedding_or_none(vector, self.text_dims)
+        if embedding is None:
+            raise ValueError(f"a text embedding must be {self.text_dims} finite numbers")
+        if not self._text_columns:
+            return
+        self._ensure(item + 1)
+        self._text[item, : self.text_dims] = embedding
+        self._refresh_unit(item)
+
+    def configure_text(self, text_dims: int, text_weight: float) -> None:
+        """Turn the text block on (or off, or reweight it) before any item is recorded.
+
+        For a model that builds its own ``ItemContent``. Changing the block's
+        width once items have content is refused: user profiles already
+        learned in the old layout would no longer line up with new vectors.
+        """
+        if text_dims < 0 or text_weight < 0:
+            raise ValueError("text_dims and text_weight must be >= 0")
+        old_columns = self._text_columns
+        new_columns = text_dims if text_weight > 0 else 0
+        if new_columns != old_columns and self._has_content.any():
+            raise ValueError("the text block's width cannot change once items have content")
+        self.text_dims = text_dims
+        self.text_weight = text_weight
+        if self._text.shape[1] < max(text_dims, 1):
+            self._text = np.zeros((self._text.shape[0], text_dims))
+        if new_columns != old_columns:
+            self._unit = np.zeros((self._unit.shape[0], self._fixed_width + self._genres.shape[1]))
+        for item in np.flatnonzero(self._has_content):
+            self._refresh_unit(int(item))
+
+    def _refresh_unit(self, item: int) -> None:
+        """Recompute the item's unit vector and whether it has content at all."""
+        text = self._text[item, : self._text_columns]
+        self._has_content[item] = bool(
+            self._genres[item].any() or self._titles[item].any() or text.any()
+        )
+        width = self._fixed_width + self._genres.shape[1]
         if self._unit.shape[1] < width:
             wider = np.zeros((self._unit.shape[0], width))
             wider[:, : self._unit.shape[1]] = self._unit
             self._unit = wider
         self._unit = grown(self._unit, item + 1)
         row = np.concatenate(
-            [self.title_weight * self._titles[item, : self.title_buckets], self._genres[item]]
+            [
+                self.title_weight * self._titles[item, : self.title_buckets],
+                self.text_weight * text,
+                self._genres[item],
+            ]
         )
         norm = np.linalg.norm(row)
         self._unit[item, : row.shape[0]] = row / norm if norm > 0 else row
@@ -96,7 +202,7 @@ class ItemContent:
     def clear(self, items: np.ndarray) -> None:
         """Forget the content of expired items (their rows will be reused)."""
         items = items[items < self._year.shape[0]]
-        for table in (self._genres, self._titles, self._unit, self._year, self._price):
+        for table in (self._genres, self._titles, self._text, self._unit, self._year, self._price):
             table[items] = 0
         self._has_year[items] = False
         self._has_content[items] = False
@@ -106,6 +212,7 @@ class ItemContent:
             return  # every table grows together, so one check covers them all
         self._genres = grown(self._genres, rows)
         self._titles = grown(self._titles, rows)
+        self._text = grown(self._text, rows)
         self._year = grown(self._year, rows)
         self._has_year = grown(self._has_year, rows)
         self._price = grown(self._price, rows)
@@ -127,25 +234,25 @@ class ItemContent:
         return next(name for name, column in self._genre_columns.items() if column == first)
 
     def vectors(self, items: np.ndarray) -> np.ndarray:
-        """Unit-length content vectors (weighted title tokens, then genres) of ``items``.
+        """Unit-length content vectors (weighted title tokens, text block, then genres).
 
-        Title columns come first because their number is fixed: a new genre
-        only appends a column, so stored user profiles stay aligned.
+        Title (and text) columns come first because their number is fixed: a
+        new genre only appends a column, so stored user profiles stay aligned.
         """
-        width = self.title_buckets + max(self.n_genres, 1)
+        width = self._fixed_width + max(self.n_genres, 1)
         if not items.size:
             return np.zeros((0, width))
         self._ensure(int(items.max()) + 1)
         return self._unit[items, :width]
 
     def has(self, item: int) -> bool:
-        """Whether ``item`` has any content (genres or title tokens)."""
+        """Whether ``item`` has any content (genres, title tokens or a text embedding)."""
         return item < self._has_content.shape[0] and bool(self._has_content[item])
 
     def vector(self, item: int) -> np.ndarray:
         """:meth:`vectors` of one item (a view: do not modify)."""
         self._ensure(item + 1)
-        return self._unit[item, : self.title_buckets + max(self.n_genres, 1)]
+        return self._unit[item, : self._fixed_width + max(self.n_genres, 1)]
 
     def genre_rows(self, items: np.ndarray) -> np.ndarray:
         self._ensure(int(items.max()) + 1 if items.size else 0)
@@ -167,6 +274,20 @@ class ItemContent:
     def has_content(self, n_items: int) -> np.ndarray:
         self._ensure(n_items)
         return self._has_content[:n_items]
+
+
+def _embedding_or_none(value: Any, dims: int) -> np.ndarray | None:
+    """``value`` as a unit-length vector of ``dims`` floats, or None if it is not one."""
+    if dims <= 0 or isinstance(value, (str, bytes)):
+        return None
+    try:
+        vector = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if vector.shape != (dims,) or not np.isfinite(vector).all():
+        return None
+    norm = np.linalg.norm(vector)
+    return vector / norm if norm > 0 else None
 
 
 class UserTaste:
