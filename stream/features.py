@@ -310,6 +310,13 @@ class UserTaste:
         self.decays = decays
         self._decay_column = np.array(decays)[:, None]
         self._profiles: dict[int, np.ndarray] = {}
+        # Each profile's length, kept until the profile changes: a user's
+        # profiles are read for ~300 items per ranking but change once per event.
+        self._norms: dict[int, np.ndarray] = {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("_norms", {})  # snapshots from before the norms were kept
+        self.__dict__.update(state)
 
     def learn(self, user: int, item: int, weight: float) -> None:
         if not self.content.has(item):
@@ -318,13 +325,24 @@ class UserTaste:
         profiles = self._aligned(user, vector.shape[0])
         profiles *= self._decay_column
         profiles += weight * vector
+        self._norms.pop(user, None)
 
     def _aligned(self, user: int, width: int) -> np.ndarray:
         profiles = self._profiles.get(user)
         if profiles is None or profiles.shape[1] != width:
             profiles = _resized(profiles, len(self.decays), width)
             self._profiles[user] = profiles
+            self._norms.pop(user, None)
         return profiles
+
+    def _profile_norms(self, user: int, profiles: np.ndarray) -> np.ndarray:
+        """Each profile's length, 1 where it is 0 (so dividing by it leaves zeros)."""
+        norms = self._norms.get(user)
+        if norms is None:
+            norms = np.sqrt(np.einsum("ij,ij->i", profiles, profiles))
+            norms[norms == 0] = 1.0
+            self._norms[user] = norms
+        return norms
 
     def affinity(self, user: int, items: np.ndarray) -> np.ndarray:
         """Cosine of each profile with each item's content, shape ``(items, decays)``.
@@ -338,13 +356,12 @@ class UserTaste:
         if profiles.shape[1] != vectors.shape[1]:
             profiles = self._aligned(user, vectors.shape[1])
         dots = vectors @ profiles.T
-        norms = np.sqrt(np.einsum("ij,ij->i", profiles, profiles))
-        norms[norms == 0] = 1.0
-        dots /= norms
+        dots /= self._profile_norms(user, profiles)
         return dots
 
     def forget(self, user: int) -> None:
         self._profiles.pop(user, None)
+        self._norms.pop(user, None)
 
     def n_profiles(self) -> int:
         return len(self._profiles)
@@ -352,9 +369,12 @@ class UserTaste:
     def set_profile(self, user: int, profiles: np.ndarray) -> None:
         """Seed a user's profiles (cold start from demographics or another domain)."""
         self._profiles[user] = np.atleast_2d(profiles).copy()
+        self._norms.pop(user, None)
 
     def profile(self, user: int) -> np.ndarray | None:
-        return self._profiles.get(user)
+        """The user's profiles (a copy: they change only through :meth:`learn`)."""
+        profiles = self._profiles.get(user)
+        return None if profiles is None else profiles.copy()
 
 
 def _resized(profiles: np.ndarray | None, rows: int, width: int) -> np.ndarray:
