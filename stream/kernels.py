@@ -25,14 +25,22 @@ ROW_CF, ROW_MF, ROW_POPULARITY, ROW_UCF, ROW_BLEND, ROW_CF_RECENT = range(6)
 
 @numba.njit(cache=True)
 def _scale_by_max(raw, inverse, out):  # noqa: ANN001, ANN202
-    """``out = raw * inverse``, then divided by its maximum when that is positive."""
+    """``out = raw * inverse`` (``raw`` alone when ``inverse`` is empty), divided by
+    its maximum when that is positive.
+
+    Simple loops, one job each, so LLVM vectorises them (true division, as
+    numpy does it: no reciprocal, no reassociation).
+    """
     n = out.shape[0]
-    top = -np.inf
-    for j in range(n):
-        value = raw[j] * inverse[j] if inverse.shape[0] else raw[j]
-        out[j] = value
-        if value > top:
-            top = value
+    if inverse.shape[0]:
+        for j in range(n):
+            out[j] = raw[j] * inverse[j]
+    else:
+        for j in range(n):
+            out[j] = raw[j]
+    top = out[0] if n else 0.0
+    for j in range(1, n):
+        top = max(top, out[j])
     if top > 0:
         for j in range(n):
             out[j] = out[j] / top
@@ -71,13 +79,10 @@ def signal_matrix(  # noqa: ANN001, ANN201, PLR0913
     if ucf_raw.shape[0]:
         _scale_by_max(ucf_raw, inverse_norms[:0], out[ROW_UCF])
     if mf_raw.shape[0]:
-        low, high = np.inf, -np.inf
-        for j in range(n_items):
-            value = mf_raw[j]
-            if value < low:
-                low = value
-            if value > high:
-                high = value
+        low, high = mf_raw[0], mf_raw[0]
+        for j in range(1, n_items):
+            low = min(low, mf_raw[j])
+            high = max(high, mf_raw[j])
         span = high - low
         if span > 0:
             row = out[ROW_MF]
@@ -88,12 +93,17 @@ def signal_matrix(  # noqa: ANN001, ANN201, PLR0913
         row = out[ROW_POPULARITY]
         for j in range(known):
             row[j] = popularity_scaled[j] * popularity_inverse_top
+    # Per item: ((0 + w_0 x_0) + w_1 x_1) + ..., then recent + that, the
+    # order numpy's sum gave; looping over rows outside keeps it per item.
     blend = out[ROW_BLEND]
+    for r in range(blend_rows.shape[0]):
+        row = out[blend_rows[r]]
+        weight = blend_weights[r]
+        for j in range(n_items):
+            blend[j] += weight * row[j]
+    recent = out[ROW_CF_RECENT]
     for j in range(n_items):
-        total = 0.0
-        for r in range(blend_rows.shape[0]):
-            total += blend_weights[r] * out[blend_rows[r], j]
-        blend[j] = recent_cf_weight * out[ROW_CF_RECENT, j] + total
+        blend[j] = recent_cf_weight * recent[j] + blend[j]
     return out
 
 
