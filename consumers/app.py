@@ -24,8 +24,8 @@ publishing again, what was already published (docs/reliability.md).
 from __future__ import annotations
 
 import copy
-import inspect
 import logging
+import math
 import signal
 import threading
 import time
@@ -44,7 +44,7 @@ from consumers.config import Settings
 from consumers.deadletter import DeadLetters
 from consumers.metrics import ServiceMetrics
 from consumers.outbox import Outbox, OutgoingRecord
-from consumers.partitions import PartitionModels, PartitionState
+from consumers.partitions import STATE_SIZE_REFRESH_S, PartitionModels, PartitionState
 from consumers.side_topics import SideTopicReader
 from consumers.transactions import TransactionAborted, TransactionalPublisher
 from stream.errors import InvalidRecord
@@ -91,10 +91,6 @@ def recommendation_message(
         "event_timestamp": trigger.event_timestamp,
         "generated_at": time.time(),
     }
-
-
-def _takes_domain(model: Recommender) -> bool:
-    return "domain" in inspect.signature(model.recommend).parameters
 
 
 def _names(partitions: list[TopicPartition]) -> str:
@@ -179,6 +175,8 @@ class RecommenderService:
         # False once the in-memory state has run ahead of what was published
         # (a batch learned but not delivered): such state is never checkpointed.
         self._state_publishable = True
+        # When the last batch was recorded (the state gauges may lag it while busy).
+        self._last_batch_at = -math.inf
 
     def _new_model(self) -> tuple[Recommender, str]:
         return copy.deepcopy(self.template), self.template_version
@@ -221,6 +219,8 @@ class RecommenderService:
                     self._commit({})  # side-topic dead letters
                 elif self.checkpoint is not None and self._state_publishable:
                     self.checkpoint.save(self.partitions)  # what became due while idle
+                if not batch and self._last_batch_at > self.partitions.state_counted_at:
+                    self._export_state_size(max_age=0)  # idle: count what the last batches left
                 self._update_lag()
             if self.checkpoint is not None and self._state_publishable:
                 self.checkpoint.save(self.partitions, force=True)
@@ -444,10 +444,15 @@ class RecommenderService:
                 m.task_auc.labels(task=task).set(value)
         m.model_users.set(self.partitions.n_users)
         m.model_items.set(self.partitions.n_items)
-        for table, entries in self.partitions.state_size().items():
-            m.model_state.labels(table=table).set(entries)
+        self._last_batch_at = time.monotonic()
+        self._export_state_size()
         if n_events:
             m.last_event_processed.set(time.time())
+
+    def _export_state_size(self, max_age: float = STATE_SIZE_REFRESH_S) -> None:
+        """Set the state gauges from a count at most ``max_age`` seconds old."""
+        for table, entries in self.partitions.state_size(max_age).items():
+            self.metrics.model_state.labels(table=table).set(entries)
 
     def _accept(self, record: Any, *, publish: bool = True) -> Event | None:
         """The record's event, or None after dead-lettering it (unless already published)."""
@@ -515,7 +520,7 @@ class RecommenderService:
             state = self.partitions.get(tp)
             if state is None:
                 continue
-            if domain != DEFAULT_DOMAIN and _takes_domain(state.model):
+            if domain != DEFAULT_DOMAIN and state.takes_domain:
                 lists = state.model.recommend(users, self.settings.k, domain=domain)
             else:
                 lists = state.model.recommend(users, self.settings.k)

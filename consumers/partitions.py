@@ -18,8 +18,11 @@ so a model created after a rebalance knows the catalog too.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import math
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -30,6 +33,12 @@ from stream.events import Item, UserProfile
 from stream.model import Recommender
 
 log = logging.getLogger(__name__)
+
+#: Seconds between recounts of the entries per model table (:meth:`PartitionModels.state_size`,
+#: the ``streamrec_model_state_entries`` gauge): a recount walks every row of every model
+#: (co-occurrence pairs per item row), too slow to repeat for every batch, and a gauge a few
+#: seconds old is as good to a scraper. An idle worker recounts at once (see the service loop).
+STATE_SIZE_REFRESH_S = 5.0
 
 
 @dataclass
@@ -48,6 +57,11 @@ class PartitionState:
 
     def replaying(self, offset: int) -> bool:
         return offset < self.replay_until
+
+    @functools.cached_property
+    def takes_domain(self) -> bool:
+        """Whether the model's ``recommend`` takes a ``domain`` (looked up once per model)."""
+        return "domain" in inspect.signature(self.model.recommend).parameters
 
 
 class PartitionModels:
@@ -72,6 +86,9 @@ class PartitionModels:
         self._states: dict[TopicPartition, PartitionState] = {}
         self._items: dict[str, Item | None] = {}
         self._profiles: dict[str, UserProfile] = {}
+        self._state_size: dict[str, int] = {}
+        #: When (``time.monotonic()``) :meth:`state_size` last recounted.
+        self.state_counted_at = -math.inf
 
     def __iter__(self) -> Iterator[PartitionState]:
         return iter(list(self._states.values()))
@@ -160,8 +177,19 @@ class PartitionModels:
     def n_items(self) -> int:
         return max((state.model.n_items for state in self._states.values()), default=0)
 
-    def state_size(self) -> dict[str, int]:
-        """Entries per table, summed over the partitions' models (models that report them)."""
+    def state_size(self, max_age: float = STATE_SIZE_REFRESH_S) -> dict[str, int]:
+        """Entries per table, summed over the partitions' models (models that report them).
+
+        Recounted only when the last count is older than ``max_age`` seconds
+        (0: now); otherwise the last count is returned.
+        """
+        now = time.monotonic()
+        if now - self.state_counted_at >= max_age:
+            self._state_size = self._count_state()
+            self.state_counted_at = now
+        return dict(self._state_size)
+
+    def _count_state(self) -> dict[str, int]:
         total: dict[str, int] = {}
         for state in self._states.values():
             report = getattr(state.model, "state_size", None)

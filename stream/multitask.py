@@ -43,8 +43,8 @@ from stream.events import Event, Item, UserProfile
 from stream.exploration import ThompsonExplorer
 from stream.features import ItemContent, UserTaste
 from stream.heads import TaskHeads
-from stream.kernels import contained_in, pair_features, signal_matrix
 from stream.hybrid import PERSONA_SEPARATOR, HybridRecommender
+from stream.kernels import contained_in, pair_features, signal_matrix
 from stream.model import RecommendedItem
 from stream.segments import SegmentPopularity
 from stream.signals import ItemCFProfiles

@@ -7,6 +7,7 @@ missing Apache Kafka into a test failure instead of a fallback or a skip.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import uuid
@@ -23,29 +24,44 @@ def _kafka_required() -> bool:
     return os.environ.get("STREAMREC_REQUIRE_KAFKA", "") not in ("", "0", "false", "no")
 
 
+@functools.cache
+def apache_unavailable() -> str | None:
+    """Why Apache Kafka cannot run here (no Java, jars not fetched), or None if it can.
+
+    Failing to *fetch* the jars (e.g. offline) counts as unavailable; failing
+    to *start* once the jars are there is a real error, for the caller to
+    meet. Checked once per session.
+    """
+    ok, reason = ApacheKafka.available()
+    if not ok:
+        return reason
+    try:
+        fetch_kafka_jars()
+    except BrokerError as exc:
+        return str(exc)
+    return None
+
+
+def require_apache() -> None:
+    """Skip the test (fail it under ``STREAMREC_REQUIRE_KAFKA``) unless Apache Kafka can run."""
+    reason = apache_unavailable()
+    if reason is None:
+        return
+    msg = f"Apache Kafka unavailable: {reason}"
+    if _kafka_required():
+        pytest.fail(f"{msg} (STREAMREC_REQUIRE_KAFKA is set)", pytrace=False)
+    pytest.skip(msg)
+
+
 class _LazyApacheKafka:
     """Starts one single-node ApacheKafka on first use, shared by every fixture."""
 
     def __init__(self) -> None:
         self.kafka: ApacheKafka | None = None
-        self.unavailable: str | None = None
 
     def get(self) -> ApacheKafka | None:
-        """Return the running broker, or None (see ``unavailable``) if it cannot run here.
-
-        Failing to *fetch* the jars (e.g. offline) counts as unavailable; failing
-        to *start* once the jars are there is a real error and propagates.
-        """
-        if self.kafka is None and self.unavailable is None:
-            ok, reason = ApacheKafka.available()
-            if ok:
-                try:
-                    fetch_kafka_jars()
-                except BrokerError as exc:
-                    ok, reason = False, str(exc)
-            if not ok:
-                self.unavailable = reason
-                return None
+        """Return the running broker, or None if it cannot run here (:func:`apache_unavailable`)."""
+        if self.kafka is None and apache_unavailable() is None:
             self.kafka = ApacheKafka().start()
         return self.kafka
 
@@ -65,12 +81,9 @@ def _apache_kafka_holder() -> Iterator[_LazyApacheKafka]:
 @pytest.fixture(scope="session")
 def apache_kafka(_apache_kafka_holder: _LazyApacheKafka) -> ApacheKafka:
     """A single-node Apache Kafka broker for the session (shared with ``kafka_broker``)."""
+    require_apache()
     kafka = _apache_kafka_holder.get()
-    if kafka is None:
-        msg = f"Apache Kafka unavailable: {_apache_kafka_holder.unavailable}"
-        if _kafka_required():
-            pytest.fail(f"{msg} (STREAMREC_REQUIRE_KAFKA is set)", pytrace=False)
-        pytest.skip(msg)
+    assert kafka is not None
     return kafka
 
 
@@ -97,11 +110,9 @@ def kafka_broker(
     if kafka is not None:
         yield kafka
         return
-    reason = _apache_kafka_holder.unavailable
     if _kafka_required():
-        pytest.fail(
-            f"Apache Kafka unavailable: {reason} (STREAMREC_REQUIRE_KAFKA is set)", pytrace=False
-        )
+        require_apache()  # fails: Apache Kafka is required and cannot run
+    reason = apache_unavailable()
     ok, embedded_reason = EmbeddedBroker.available()
     if not ok:
         pytest.skip(f"no broker: Apache Kafka: {reason}; embedded: {embedded_reason}")
@@ -140,16 +151,6 @@ def secured_kafka() -> Iterator[ApacheKafka]:
     """
     from consumers.broker_security import SaslSslListener
 
-    ok, reason = ApacheKafka.available()
-    if ok:
-        try:
-            fetch_kafka_jars()
-        except BrokerError as exc:
-            ok, reason = False, str(exc)
-    if not ok:
-        msg = f"Apache Kafka unavailable: {reason}"
-        if _kafka_required():
-            pytest.fail(f"{msg} (STREAMREC_REQUIRE_KAFKA is set)", pytrace=False)
-        pytest.skip(msg)
+    require_apache()
     with ApacheKafka(sasl_ssl=SaslSslListener()) as kafka:
         yield kafka

@@ -74,7 +74,9 @@ def test_cooccurrence_from_a_checkpoint_before_the_pair_table_loads():
     for source in range(3):
         row = object.__new__(_Neighbours)
         targets, weights = current._pairs.row(source)
-        row.__setstate__((None, {"slot": {}, "ids": array("q", targets), "vals": array("d", weights)}))
+        row.__setstate__(
+            (None, {"slot": {}, "ids": array("q", targets), "vals": array("d", weights)})
+        )
         old_rows.append(row)
     state = {k: v for k, v in current.__dict__.items() if k != "_pairs"}
     state["_rows"] = old_rows

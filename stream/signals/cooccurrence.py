@@ -58,7 +58,9 @@ def _free_slot(keys, key, shift):  # noqa: ANN001, ANN202
 
 
 @numba.njit(cache=True)
-def _add(source, target, amount, keys, entries, shift, head, length, target_of, value, next_of, used):  # noqa: ANN001, ANN202, PLR0913, E501
+def _add(
+    source, target, amount, keys, entries, shift, head, length, target_of, value, next_of, used
+):  # noqa: ANN001, ANN202, PLR0913, E501
     """``co(source, target) += amount``; returns the new number of used entries."""
     key = (source << 32) | target
     slot = _slot_of(keys, key, shift)
@@ -92,8 +94,12 @@ def _learn_pairs(  # noqa: ANN201, PLR0913
         if other == item or other_weight <= 0:
             continue
         pair = (weight if weight < other_weight else other_weight) * this_closeness
-        used = _add(item, other, pair, keys, entries, shift, head, length, target_of, value, next_of, used)  # noqa: E501
-        used = _add(other, item, pair, keys, entries, shift, head, length, target_of, value, next_of, used)  # noqa: E501
+        used = _add(
+            item, other, pair, keys, entries, shift, head, length, target_of, value, next_of, used
+        )  # noqa: E501
+        used = _add(
+            other, item, pair, keys, entries, shift, head, length, target_of, value, next_of, used
+        )  # noqa: E501
     return used
 
 
@@ -221,7 +227,7 @@ class PairTable:
         self.hashed = 0  # hash slots not empty (live or deleted): what probing walks
 
     def reserve(self, rows: int, new_entries: int) -> None:
-        """Room for rows ``0..rows-1`` and ``new_entries`` more entries, before a compiled update."""
+        """Room for rows ``0..rows-1`` and ``new_entries`` more entries (before a compiled call)."""
         if rows > self.head.shape[0]:
             self.head = grown(self.head, rows, fill=-1)
             self.length = grown(self.length, rows)
@@ -387,7 +393,7 @@ class ItemCooccurrence:
     def _engaged_rows(
         self, items: np.ndarray, weights: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The items that have a row (were engaged with), their weights, and ``n(item) ** alpha``."""
+        """Items with a row (engaged with), their weights, and ``n(item) ** alpha``."""
         items = np.asarray(items, dtype=np.int64)
         weights = np.asarray(weights, dtype=np.float64)
         known = items < self._totals.shape[0]

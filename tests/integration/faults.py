@@ -235,12 +235,101 @@ def kill_repeatedly(
     rng = random.Random(seed)
     for _ in range(kills):
         worker = start().__enter__()
-        threshold = every + rng.randrange(every // 2)
-        wait_until(lambda w=worker, t=threshold: w.consumed() >= t, 180, "progress", worker.service)
-        time.sleep(rng.random())  # land the kill anywhere: mid-batch, mid-checkpoint, ...
-        worker.kill()
-        worker.__exit__(None, None, None)
+        try:
+            threshold = every + rng.randrange(every // 2)
+            wait_until(
+                lambda w=worker, t=threshold: w.consumed() >= t, 180, "progress", worker.service
+            )
+            time.sleep(rng.random())  # land the kill anywhere: mid-batch, mid-checkpoint, ...
+            worker.kill()
+        finally:
+            worker.__exit__(None, None, None)
     return start().__enter__(), kills
+
+
+# ------------------------------------------------------------------ scenarios
+
+
+@dataclass
+class FaultRun:
+    """The setting of one fault scenario: broker, topics, consumer group, guarantee, events."""
+
+    bootstrap: str
+    topics: dict[str, str]
+    work_dir: Path  # worker logs, and the checkpoints under state/
+    guarantee: str
+    group: str
+    events: list[Event]  # every event the scenario produces, in order
+    partitions: int = 1
+
+    @classmethod
+    def create(
+        cls,
+        bootstrap: str,
+        work_dir: Path,
+        prefix: str,
+        guarantee: str,
+        events: list[Event],
+        *,
+        partitions: int = 1,
+        replication: int = 1,
+    ) -> FaultRun:
+        """Create the topics ``<prefix>-*``; the group is ``g-<prefix>``."""
+        topics = create_topics(bootstrap, prefix, partitions, replication)
+        return cls(bootstrap, topics, work_dir, guarantee, f"g-{prefix}", events, partitions)
+
+    def produce(self, events: Sequence[Event]) -> None:
+        produce(self.bootstrap, self.topics["input"], events)
+
+    def worker(self, instance: str) -> Worker:
+        """A worker of the scenario's group (not started yet)."""
+        return Worker(
+            self.bootstrap, self.topics, self.work_dir, self.guarantee, instance, self.group
+        )
+
+
+def run_scenario(
+    run: FaultRun,
+    name: str,
+    *,
+    start: Sequence[str],
+    progress: int,
+    fault: Callable[[list[Worker]], Sequence[Worker]],
+    faults: int = 1,
+) -> tuple[FaultReport, list[Worker]]:
+    """Start, wait for progress, inject the fault, catch up, stop cleanly, count.
+
+    Workers ``start`` (instance ids) are started and each must consume
+    ``progress`` events; then ``fault`` gets the list of running workers
+    (a worker it starts, it appends to that list, so that it is shut down
+    whatever happens) and returns the workers that carry on. Those must
+    consume every event of ``run`` (see :func:`wait_caught_up`) and exit 0
+    on SIGTERM. Returns the report, accounted from the final checkpoints and
+    the recommendations topic, and the workers that carried on.
+    """
+    started = time.monotonic()
+    workers: list[Worker] = []
+    try:
+        for instance in start:
+            workers.append(run.worker(instance).__enter__())
+        deadline = time.monotonic() + 300
+        while any(worker.consumed() < progress for worker in workers):
+            if time.monotonic() > deadline:
+                logs = "\n".join(w.service.log_tail() for w in workers)
+                raise AssertionError(f"no progress to {progress} events in 300s\n{logs}")
+            time.sleep(0.2)
+        carry_on = list(fault(workers))
+        wait_caught_up(carry_on, len(run.events))
+        for worker in carry_on:
+            assert worker.service.terminate() == 0  # clean stop: final checkpoint
+    finally:
+        for worker in workers:
+            worker.__exit__(None, None, None)
+    report = FaultReport(name, run.guarantee, faults=faults)
+    state_dir = run.work_dir / "state"
+    account(report, run.bootstrap, run.topics, state_dir, run.group, run.events, run.partitions)
+    report.seconds = time.monotonic() - started
+    return report, carry_on
 
 
 # ------------------------------------------------------------------ accounting

@@ -185,6 +185,33 @@ def _entries(fields: dict[str, Any]) -> list[tuple[bytes, bytes]]:
     return [(_pack(k), _pack(v)) for k, v in fields.items()]
 
 
+def _put(fields: dict[str, Any], where: str, value: Any) -> None:
+    """Put ``value`` in ``fields`` as the field ``where`` (replaced or added).
+
+    ``"context value"`` makes it the context's one entry (``page``);
+    ``"event map"`` adds its entries to the event's own.
+    """
+    if where == "context value":
+        fields["context"] = {"page": value}
+    elif where == "event map":
+        fields.update(value)
+    else:
+        fields[where] = value
+
+
+def _with_raw(fields: dict[str, Any], where: str, raw: bytes, context_key: str = "page") -> bytes:
+    """The event map of ``fields`` with ``raw`` (msgpack already) as its last field ``where``.
+
+    ``where`` replaces a field of ``fields`` or adds one; ``"context value"``
+    makes ``raw`` the one entry (``context_key``) of the context instead.
+    """
+    if where == "context value":
+        where, raw = "context", _raw_map([(_pack(context_key), raw)])
+    return _raw_map(
+        [*_entries({k: v for k, v in fields.items() if k != where}), (_pack(where), raw)]
+    )
+
+
 def _nested(rng: random.Random, depth: int, leaf: bytes = b"\x01") -> bytes:
     """``depth`` containers (one-element arrays and one-entry maps, mixed) around ``leaf``."""
     return b"".join(rng.choices([b"\x91", b"\x81\xa1k"], k=depth)) + leaf
@@ -236,21 +263,14 @@ def _bad_utf8(rng: random.Random) -> tuple[Key, Value, str]:
     bad = _text(rng, 3).encode() + rng.choice(_BAD_UTF8) + _text(rng, 2).encode()
     where = rng.choice(["user_id", "item_id", "event_type", "extra value", "map key", "context"])
     # packb(use_bin_type=False) writes bytes with the str type: invalid UTF-8 in a str.
-    entries = _entries(fields)
+    bad_str = msgpack.packb(bad, use_bin_type=False)
     if where == "map key":
-        entries.append((msgpack.packb(bad, use_bin_type=False), _pack(1)))
-    elif where == "extra value":
-        entries.append((_pack("note"), msgpack.packb(bad, use_bin_type=False)))
-    elif where == "context":
-        entries = _entries({k: v for k, v in fields.items() if k != "context"})
-        bad_str = msgpack.packb(bad, use_bin_type=False)
-        entries.append((_pack("context"), _raw_map([(_pack("page"), bad_str)])))
-    else:
-        entries = [
-            (k, msgpack.packb(bad, use_bin_type=False) if k == _pack(where) else v)
-            for k, v in entries
-        ]
-    return _own_key(rng, fields), _raw_map(entries), f"invalid UTF-8 in {where}"
+        value = _raw_map([*_entries(fields), (bad_str, _pack(1))])
+    elif where in ("extra value", "context"):
+        value = _with_raw(fields, "note" if where == "extra value" else "context value", bad_str)
+    else:  # in the field's own place
+        value = _raw_map([(k, bad_str if k == _pack(where) else v) for k, v in _entries(fields)])
+    return _own_key(rng, fields), value, f"invalid UTF-8 in {where}"
 
 
 def _non_string_map_key(rng: random.Random) -> tuple[Key, Value, str]:
@@ -343,12 +363,8 @@ def _non_finite(rng: random.Random) -> tuple[Key, Value, str]:
         "negative nan": sign | infinity | rng.randrange(1, 1 << mantissa_bits),
     }[special]
     raw = marker + struct.pack(fmt, bits)
-    entries = _entries({k: v for k, v in fields.items() if k != where})
-    if where == "context value":
-        entries.append((_pack("context"), _raw_map([(_pack("score"), raw)])))
-    else:
-        entries.append((_pack(where), raw))
-    return _own_key(rng, fields), _raw_map(entries), f"{where} = {special} ({len(raw) - 1} bytes)"
+    value = _with_raw(fields, where, raw, context_key="score")
+    return _own_key(rng, fields), value, f"{where} = {special} ({len(raw) - 1} bytes)"
 
 
 def _id_too_long(rng: random.Random) -> tuple[Key, Value, str]:
@@ -369,14 +385,9 @@ def _huge_string(rng: random.Random) -> tuple[Key, Value, str]:
         ["user_id", "item_id", "event_id", "context value", "extra str", "extra bin"]
     )
     blob: Any = _text_of_bytes(rng, n_bytes)
-    if where == "context value":
-        fields["context"] = {"page": blob}
-    elif where == "extra str":
-        fields["comment"] = blob
-    elif where == "extra bin":
-        fields["payload"] = blob.encode()
-    else:
-        fields[where] = blob
+    if where == "extra bin":
+        blob = blob.encode()
+    _put(fields, {"extra str": "comment", "extra bin": "payload"}.get(where, where), blob)
     return _own_key(rng, fields), _pack(fields), f"{where} of {n_bytes} bytes"
 
 
@@ -384,13 +395,7 @@ def _huge_map(rng: random.Random) -> tuple[Key, Value, str]:
     fields = _event_fields(rng)
     n = rng.randrange(257, 3000)
     where = rng.choice(["context", "extra field", "event map"])
-    big = {f"k{i}": i for i in range(n)}
-    if where == "context":
-        fields["context"] = big
-    elif where == "extra field":
-        fields["attributes"] = big
-    else:
-        fields.update(big)
+    _put(fields, "attributes" if where == "extra field" else where, {f"k{i}": i for i in range(n)})
     return _own_key(rng, fields), _pack(fields), f"{where} with {n} entries"
 
 
@@ -401,10 +406,7 @@ def _huge_array(rng: random.Random) -> tuple[Key, Value, str]:
     big = list(rng.randbytes(n))
     if where == "top level":
         return _any_key(rng), _pack(big), f"an array of {n}"
-    if where == "context value":
-        fields["context"] = {"page": big}
-    else:
-        fields["items" if where == "extra field" else "value"] = big
+    _put(fields, "items" if where == "extra field" else where, big)
     return _own_key(rng, fields), _pack(fields), f"{where} with {n} entries"
 
 
@@ -441,9 +443,8 @@ def _deep_nesting(rng: random.Random) -> tuple[Key, Value, str]:
     nested = _nested(rng, depth)
     if where == "top level":
         return _any_key(rng), nested, f"{depth} containers deep"
-    entries = _entries({k: v for k, v in fields.items() if k != where})
-    entries.append((_pack("tree" if where == "extra field" else where), nested))
-    return _own_key(rng, fields), _raw_map(entries), f"{where} {depth} containers deep"
+    value = _with_raw(fields, "tree" if where == "extra field" else where, nested)
+    return _own_key(rng, fields), value, f"{where} {depth} containers deep"
 
 
 def _nested_value(rng: random.Random) -> tuple[Key, Value, str]:
@@ -451,12 +452,8 @@ def _nested_value(rng: random.Random) -> tuple[Key, Value, str]:
     depth = rng.randrange(1, 500)  # within the decoder's stack: the validator's job
     where = rng.choice(["user_id", "timestamp", "value", "context value"])
     nested = _nested(rng, depth)
-    entries = _entries({k: v for k, v in fields.items() if k not in (where, "context")})
-    if where == "context value":
-        entries.append((_pack("context"), _raw_map([(_pack("page"), nested)])))
-    else:
-        entries.append((_pack(where), nested))
-    return _own_key(rng, fields), _raw_map(entries), f"{where} nested {depth} deep"
+    value = _with_raw({k: v for k, v in fields.items() if k != "context"}, where, nested)
+    return _own_key(rng, fields), value, f"{where} nested {depth} deep"
 
 
 def _unknown_event_type(rng: random.Random) -> tuple[Key, Value, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -14,6 +15,10 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
+
+from consumers.produce import make_replay_producer, produce_dataset
+from stream.datasets import Dataset
+from stream.events import Event
 
 #: The key test services sign their checkpoints with (tests read them back with it).
 TEST_KEY = "streamrec-test-snapshot-key-0123456789"
@@ -43,6 +48,8 @@ class ServiceProcess:
         group_id: str | None = None,
         state_dir: Path | None = None,
     ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topics = topics
         self.metrics_port = free_port()
         self.log_path = log_dir / f"streamrec-{self.metrics_port}.log"
         self.args = [
@@ -146,6 +153,38 @@ def wait_until(
         time.sleep(0.5)
     tail = f"\nservice log:\n{service.log_tail()}" if service else ""
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{tail}")
+
+
+def replay_and_wait(
+    service: ServiceProcess,
+    data: Dataset,
+    *,
+    events: list[Event] | None = None,
+    until: int | None = None,
+    timeout: float = 240,
+    what: str = "all events",
+) -> None:
+    """Replay ``data`` into the service's topics, then wait until it has consumed them.
+
+    ``events`` replays only those events (the catalog and profiles go in
+    whole every time); ``until`` is the consumed total to wait for (default:
+    as many events as were replayed).
+    """
+    events = data.events if events is None else events
+    topics = service.topics
+    producer = make_replay_producer(service.bootstrap_servers)
+    produce_dataset(
+        producer,
+        dataclasses.replace(data, events=events),
+        events_topic=topics["input"],
+        catalog_topic=topics["catalog"],
+        profile_topic=topics["profiles"],
+    )
+    producer.close()
+    until = len(events) if until is None else until
+    wait_until(
+        lambda: service.total("streamrec_events_consumed_total") >= until, timeout, what, service
+    )
 
 
 def read_topic(bootstrap_servers: str, topic: str, timeout: float = 60) -> list:

@@ -14,10 +14,9 @@ import msgpack
 import pytest
 
 from consumers.brokers import ApacheKafka
-from consumers.produce import make_replay_producer, produce_dataset
 from stream.datasets.synthetic import generate_synthetic
 
-from .service_process import ServiceProcess, read_topic, wait_until
+from .service_process import ServiceProcess, read_topic, replay_and_wait
 
 pytestmark = [pytest.mark.apache_kafka, pytest.mark.slow]
 
@@ -34,36 +33,19 @@ def test_service_survives_the_broker_going_away(own_kafka, tmp_path):
     topics = {name: f"outage-{name}" for name in ("input", "catalog", "profiles", "output", "dlq")}
     bootstrap = own_kafka.bootstrap_servers
 
-    def produce(events):
-        producer = make_replay_producer(bootstrap)
-        half = type(data)(data.name, events, data.items, data.profiles)
-        produce_dataset(
-            producer,
-            half,
-            events_topic=topics["input"],
-            catalog_topic=topics["catalog"],
-            profile_topic=topics["profiles"],
-        )
-        producer.close()
-
     with ServiceProcess(bootstrap, topics, tmp_path) as service:
-        produce(first)
-        wait_until(
-            lambda: service.total("streamrec_events_consumed_total") >= len(first),
-            120,
-            "the first half",
-            service,
-        )
+        replay_and_wait(service, data, events=first, timeout=120, what="the first half")
         own_kafka.stop_node(0)
         time.sleep(8)  # the service polls, fails to reach the broker, backs off
         assert service.process.poll() is None, service.log_tail()
         own_kafka.start_node(0)
-        produce(second)
-        wait_until(
-            lambda: service.total("streamrec_events_consumed_total") >= len(data.events),
-            180,
-            "the second half",
+        replay_and_wait(
             service,
+            data,
+            events=second,
+            until=len(data.events),
+            timeout=180,
+            what="the second half",
         )
         assert service.total("streamrec_events_consumed_total") >= len(data.events)
         assert service.terminate() == 0

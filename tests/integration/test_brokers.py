@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
-from consumers.brokers import ApacheKafka, BrokerError, fetch_kafka_jars, new_cluster_id
+from consumers.brokers import ApacheKafka, new_cluster_id
+
+from ..conftest import require_apache
 
 N_RECORDS = 10
 
@@ -100,25 +101,11 @@ def _describe_partition(bootstrap: str, topic: str) -> dict:
     return partition
 
 
-def _require_apache() -> None:
-    """Skip (or fail under STREAMREC_REQUIRE_KAFKA) unless Apache Kafka can run."""
-    ok, reason = ApacheKafka.available()
-    if ok:
-        try:
-            fetch_kafka_jars()
-        except BrokerError as exc:
-            ok, reason = False, str(exc)
-    if not ok:
-        if os.environ.get("STREAMREC_REQUIRE_KAFKA", "") not in ("", "0", "false", "no"):
-            pytest.fail(f"Apache Kafka unavailable: {reason}", pytrace=False)
-        pytest.skip(f"Apache Kafka unavailable: {reason}")
-
-
 @pytest.mark.slow
 @pytest.mark.kafka
 @pytest.mark.apache_kafka
 def test_three_node_cluster_survives_node_loss(unique_topic) -> None:
-    _require_apache()
+    require_apache()
     with ApacheKafka(nodes=3) as cluster:
         assert len(cluster.bootstrap_servers.split(",")) == 3
         topic = unique_topic("replicated")

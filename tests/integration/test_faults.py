@@ -20,20 +20,12 @@ from kafka import KafkaAdminClient
 
 from consumers.brokers import ApacheKafka
 
-from .faults import (
-    FaultReport,
-    Worker,
-    account,
-    create_topics,
-    kill_repeatedly,
-    numbered_events,
-    produce,
-    wait_caught_up,
-)
+from .faults import FaultReport, FaultRun, Worker, kill_repeatedly, numbered_events, run_scenario
 
 pytestmark = [pytest.mark.apache_kafka, pytest.mark.slow]
 
 MAX_BATCH = 1000  # Worker runs with --max-batch 1000
+KILLS = 5
 
 
 def check(report: FaultReport, capsys: pytest.CaptureFixture, *, batches_at_risk: int) -> None:
@@ -54,6 +46,11 @@ def check(report: FaultReport, capsys: pytest.CaptureFixture, *, batches_at_risk
         assert report.duplicate_lists <= batches_at_risk * MAX_BATCH, report
 
 
+def note_restarts(report: FaultReport, worker: Worker) -> None:
+    if worker.restarts:
+        report.notes.append(f"the worker stopped itself and was restarted {worker.restarts}x")
+
+
 @pytest.fixture
 def own_kafka(apache_kafka):  # the shared fixture decides whether Apache Kafka can run here
     with ApacheKafka(nodes=1) as kafka:
@@ -64,57 +61,45 @@ def own_kafka(apache_kafka):  # the shared fixture decides whether Apache Kafka 
 def test_worker_killed_five_times_loses_and_repeats_nothing(
     apache_kafka, tmp_path, capsys, guarantee
 ):
-    started = time.monotonic()
-    bootstrap = apache_kafka.bootstrap_servers
     prefix = f"kill-{guarantee}-{int(time.time() * 1000) % 10**8}"
-    topics = create_topics(bootstrap, prefix, partitions=1, replication=1)
     events = numbered_events()  # all 100,000 MovieLens ratings
-    produce(bootstrap, topics["input"], events)
-    group = f"g-{prefix}"
+    run = FaultRun.create(apache_kafka.bootstrap_servers, tmp_path, prefix, guarantee, events)
+    run.produce(events)
 
-    def start() -> Worker:
-        return Worker(bootstrap, topics, tmp_path, guarantee, "w1", group)
+    def kill_five_times(workers: list[Worker]) -> list[Worker]:
+        last, _ = kill_repeatedly(lambda: run.worker("w1"), kills=KILLS, every=12_000)
+        workers.append(last)
+        return [last]
 
-    last, kills = kill_repeatedly(start, kills=5, every=12_000)
-    try:
-        wait_caught_up([last], len(events))
-        assert last.service.terminate() == 0  # clean stop: final checkpoint
-    finally:
-        last.__exit__(None, None, None)
-    report = FaultReport("worker SIGKILLed 5 times", guarantee, faults=kills)
-    account(report, bootstrap, topics, tmp_path / "state", group, events, partitions=1)
-    report.seconds = time.monotonic() - started
-    check(report, capsys, batches_at_risk=kills)
+    report, _ = run_scenario(
+        run, "worker SIGKILLed 5 times", start=(), progress=0, fault=kill_five_times, faults=KILLS
+    )
+    check(report, capsys, batches_at_risk=KILLS)
 
 
 @pytest.mark.parametrize("guarantee", ["at-least-once", "exactly-once"])
 def test_broker_restarted_mid_run(own_kafka, tmp_path, capsys, guarantee):
-    bootstrap = own_kafka.bootstrap_servers
-    prefix = f"bounce-{guarantee}"
-    topics = create_topics(bootstrap, prefix, partitions=1, replication=1)
     events = numbered_events(40_000)
+    run = FaultRun.create(
+        own_kafka.bootstrap_servers, tmp_path, f"bounce-{guarantee}", guarantee, events
+    )
     first, second = events[:20_000], events[20_000:]
-    group = f"g-{prefix}"
-    produce(bootstrap, topics["input"], first)
-    worker = Worker(bootstrap, topics, tmp_path, guarantee, "w1", group).__enter__()
-    try:
-        while worker.consumed() < 10_000:
-            time.sleep(0.2)
+    run.produce(first)
+
+    def bounce_the_broker(workers: list[Worker]) -> list[Worker]:
         own_kafka.stop_node(0)
         time.sleep(6)  # the worker cannot reach the broker; it must wait, not die
         own_kafka.start_node(0)
         # Exactly-once may give up on a transaction it could neither commit nor
         # abort: it exits (code 2) and wait_caught_up restarts it, as a
         # supervisor would; the restart recovers from the checkpoint.
-        produce(bootstrap, topics["input"], second)
-        wait_caught_up([worker], len(events))
-        assert worker.service.terminate() == 0
-    finally:
-        worker.__exit__(None, None, None)
-    report = FaultReport("broker stopped and restarted", guarantee, faults=1)
-    account(report, bootstrap, topics, tmp_path / "state", group, events, partitions=1)
-    if worker.restarts:
-        report.notes.append(f"the worker stopped itself and was restarted {worker.restarts}x")
+        run.produce(second)
+        return workers
+
+    report, (worker,) = run_scenario(
+        run, "broker stopped and restarted", start=["w1"], progress=10_000, fault=bounce_the_broker
+    )
+    note_restarts(report, worker)
     check(report, capsys, batches_at_risk=1 + worker.restarts)
 
 
@@ -138,59 +123,61 @@ def leader_index(kafka: ApacheKafka, topic: str, partition: int) -> int:
 
 @pytest.mark.parametrize("guarantee", ["at-least-once", "exactly-once"])
 def test_partition_leader_killed_in_a_three_node_cluster(three_nodes, tmp_path, capsys, guarantee):
-    bootstrap = three_nodes.bootstrap_servers
-    prefix = f"leader-{guarantee}"
-    topics = create_topics(bootstrap, prefix, partitions=1, replication=3)
     events = numbered_events(40_000)
-    produce(bootstrap, topics["input"], events)
-    group = f"g-{prefix}"
-    worker = Worker(bootstrap, topics, tmp_path, guarantee, "w1", group).__enter__()
-    try:
-        while worker.consumed() < 10_000:
-            time.sleep(0.2)
-        killed = leader_index(three_nodes, topics["input"], 0)
+    run = FaultRun.create(
+        three_nodes.bootstrap_servers,
+        tmp_path,
+        f"leader-{guarantee}",
+        guarantee,
+        events,
+        replication=3,
+    )
+    run.produce(events)
+    killed = -1
+
+    def kill_the_leader(workers: list[Worker]) -> list[Worker]:
+        nonlocal killed
+        killed = leader_index(three_nodes, run.topics["input"], 0)
         three_nodes.kill_node(killed)  # SIGKILL: no clean leadership handover
-        wait_caught_up([worker], len(events))
-        assert worker.service.terminate() == 0
-    finally:
-        worker.__exit__(None, None, None)
-    report = FaultReport("input leader SIGKILLed (3 nodes)", guarantee, faults=1)
-    account(report, bootstrap, topics, tmp_path / "state", group, events, partitions=1)
+        return workers
+
+    report, (worker,) = run_scenario(
+        run,
+        "input leader SIGKILLed (3 nodes)",
+        start=["w1"],
+        progress=10_000,
+        fault=kill_the_leader,
+    )
     report.notes.append(f"killed node {killed}, the input partition's leader")
-    if worker.restarts:
-        report.notes.append(f"the worker stopped itself and was restarted {worker.restarts}x")
+    note_restarts(report, worker)
     check(report, capsys, batches_at_risk=1 + worker.restarts)
 
 
 def test_two_workers_one_killed_and_a_new_one_joining(apache_kafka, tmp_path, capsys):
-    bootstrap = apache_kafka.bootstrap_servers
     prefix = f"group-{int(time.time() * 1000) % 10**8}"
-    topics = create_topics(bootstrap, prefix, partitions=4, replication=1)
     events = numbered_events(60_000)
+    run = FaultRun.create(
+        apache_kafka.bootstrap_servers, tmp_path, prefix, "at-least-once", events, partitions=4
+    )
     first, second = events[:30_000], events[30_000:]
-    group = f"g-{prefix}"
-    produce(bootstrap, topics["input"], first)
+    run.produce(first)
 
-    def worker(name: str) -> Worker:
-        return Worker(bootstrap, topics, tmp_path, "at-least-once", name, group).__enter__()
-
-    a, b = worker("a"), worker("b")
-    c = None
-    try:
-        while a.consumed() < 5_000 or b.consumed() < 5_000:
-            time.sleep(0.2)
+    def kill_one_and_add_one(workers: list[Worker]) -> list[Worker]:
+        a, b = workers
         a.kill()  # b must take a's partitions over, with a's checkpointed state
-        c = worker("c")  # and a newcomer gets a share, with state restored too
-        produce(bootstrap, topics["input"], second)
-        wait_caught_up([b, c], len(events))
-        assert b.service.terminate() == 0 and c.service.terminate() == 0
-    finally:
-        for w in (a, b, c):
-            if w is not None:
-                w.__exit__(None, None, None)
-    report = FaultReport("2 workers: one killed, one joins", "at-least-once", faults=1)
-    account(report, bootstrap, topics, tmp_path / "state", group, events, partitions=4)
-    moved = sum("restored checkpoint" in w.service.log_path.read_text() for w in (b, c))
+        c = run.worker("c").__enter__()  # and a newcomer gets a share, with state restored too
+        workers.append(c)
+        run.produce(second)
+        return [b, c]
+
+    report, carried_on = run_scenario(
+        run,
+        "2 workers: one killed, one joins",
+        start=["a", "b"],
+        progress=5_000,
+        fault=kill_one_and_add_one,
+    )
+    moved = sum("restored checkpoint" in w.service.log_path.read_text() for w in carried_on)
     report.notes.append(f"{moved} of the surviving/new workers restored a moved partition")
     assert moved >= 1, "no partition state moved to another worker"
     check(report, capsys, batches_at_risk=2)

@@ -66,6 +66,11 @@ def metric(outcome, name: str, **labels: str) -> float:
     )
 
 
+def metric_by(outcome, name: str, label: str, values) -> dict[str, float]:
+    """:func:`metric` for each of ``values`` of ``label``."""
+    return {value: metric(outcome, name, **{label: value}) for value in values}
+
+
 @pytest.mark.kafka
 @pytest.mark.slow
 def test_every_bad_record_is_dead_lettered_unchanged_with_its_reason(fuzz_run):
@@ -84,10 +89,7 @@ def test_every_bad_record_is_dead_lettered_unchanged_with_its_reason(fuzz_run):
 @pytest.mark.slow
 def test_rejections_are_counted_by_reason(fuzz_run):
     expected = collections.Counter(record.reason for record in fuzz_run.bad)
-    counted = {
-        reason: metric(fuzz_run, "streamrec_events_invalid_total", reason=reason)
-        for reason in expected
-    }
+    counted = metric_by(fuzz_run, "streamrec_events_invalid_total", "reason", expected)
     assert counted == expected
     invalid = metric(fuzz_run, "streamrec_events_invalid_total")
     published = metric(fuzz_run, "streamrec_dlq_published_total")
@@ -98,10 +100,7 @@ def test_rejections_are_counted_by_reason(fuzz_run):
 @pytest.mark.slow
 def test_every_good_record_is_learned_and_every_user_has_a_list(fuzz_run):
     by_type = collections.Counter(event.event_type for event in fuzz_run.good_events)
-    consumed = {
-        event_type: metric(fuzz_run, "streamrec_events_consumed_total", event_type=event_type)
-        for event_type in EVENT_TYPES
-    }
+    consumed = metric_by(fuzz_run, "streamrec_events_consumed_total", "event_type", EVENT_TYPES)
     assert consumed == {event_type: by_type[event_type] for event_type in EVENT_TYPES}
     latest, last_event = {}, {}
     for record in fuzz_run.recommendations:
