@@ -1,6 +1,6 @@
 """Where one event's time goes in ``streamrec evaluate``: microseconds per event, by stage.
 
-Run: ``python bench/stage_costs.py [--dataset ml-100k] [--limit 20000] [--model multitask]``
+Run: ``python bench/stage_costs.py [--dataset ml-100k] [--limit 20000 | 0 for all] [--model multitask]``
 
 The prequential loop runs as ``streamrec evaluate`` runs it, with a timer
 around each stage of the model. Stages nest (``recommend`` contains
@@ -30,6 +30,9 @@ STAGES = [
     ("predict_tasks (event row + heads)", [""], "predict_tasks"),
     ("recommend", [""], "recommend"),
     ("  signals over the catalog", [""], "_signal_matrix"),
+    ("    item-CF vectors (both)", ["_cf_profiles", "_cf_recent"], "scores"),
+    ("    MF scores", ["_mf"], "score"),
+    ("    user-CF scores", ["_neighbourhood"], "scores"),
     ("  blocked items", [""], "_blocked"),
     ("  candidates (blend top + fresh)", [""], "_candidates"),
     ("  features (candidates, event row)", [""], "_features"),
@@ -73,7 +76,7 @@ def _timed(original, label: str, spent: Counter, calls: Counter):  # noqa: ANN00
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="ml-100k")
-    parser.add_argument("--limit", type=int, default=20000)
+    parser.add_argument("--limit", type=int, default=20000, help="events (0: all)")
     parser.add_argument("--model", default=DEFAULT_MODEL)
     args = parser.parse_args()
     dataset = load_dataset(args.dataset)
