@@ -1,6 +1,7 @@
 """Where one event's time goes in ``streamrec evaluate``: microseconds per event, by stage.
 
-Run: ``python bench/stage_costs.py [--dataset ml-100k] [--limit 20000 | 0 for all] [--model multitask]``
+Run: ``python bench/stage_costs.py [--dataset ml-100k] [--limit 20000] [--model multitask]``
+(``--limit 0``: every event.)
 
 The prequential loop runs as ``streamrec evaluate`` runs it, with a timer
 around each stage of the model. Stages nest (``recommend`` contains
