@@ -10,12 +10,11 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from consumers.produce import make_replay_producer, produce_dataset
 from stream.datasets.synthetic import generate_synthetic
 from stream.registry import build_model
 from stream.warm_start import pretrain, write_pretrained
 
-from .service_process import TEST_KEY, ServiceProcess, read_topic, wait_until
+from .service_process import TEST_KEY, ServiceProcess, read_topic, replay_and_wait
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -32,21 +31,7 @@ def test_run_continues_from_a_pretrained_snapshot(kafka_broker, unique_topic, tm
     }
     bootstrap = kafka_broker.bootstrap_servers
     with ServiceProcess(bootstrap, topics, tmp_path, "--warm-start", str(snapshot)) as service:
-        producer = make_replay_producer(bootstrap)
-        produce_dataset(
-            producer,
-            type(data)(data.name, live, data.items, data.profiles),
-            events_topic=topics["input"],
-            catalog_topic=topics["catalog"],
-            profile_topic=topics["profiles"],
-        )
-        producer.close()
-        wait_until(
-            lambda: service.total("streamrec_events_consumed_total") >= len(live),
-            180,
-            "the live events",
-            service,
-        )
+        replay_and_wait(service, data, events=live, timeout=180, what="the live events")
         users_in_model = service.total("streamrec_model_users")
         assert service.terminate() == 0
     messages = [
