@@ -17,9 +17,29 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 
+import numba
 import numpy as np
 
 _EMPTY_INT = np.zeros(0, dtype=np.int64)
+
+
+@numba.njit(cache=True)
+def _add_weighted_recents(out, items, weights, lengths, sims):  # noqa: ANN001, ANN202
+    """``out[j] += sims[r] * weight`` for each neighbour ``r``'s recent items ``j``, in order.
+
+    ``items`` and ``weights`` are the neighbours' recent items laid end to
+    end, ``lengths[r]`` of them each; items beyond ``out`` are skipped. One
+    compiled pass instead of four numpy calls per neighbour, with the same
+    additions in the same order (each neighbour's items are unique).
+    """
+    n_items = out.shape[0]
+    at = 0
+    for r in range(lengths.shape[0]):
+        sim = sims[r]
+        for k in range(at, at + lengths[r]):
+            if items[k] < n_items:
+                out[items[k]] += sim * weights[k]
+        at += lengths[r]
 
 
 class UserNeighbourhood:
@@ -110,10 +130,16 @@ class UserNeighbourhood:
             return cached[:n_items]
         others, sims = self.neighbours(user)
         out = np.zeros(n_items)
-        for other, sim in zip(others.tolist(), sims.tolist(), strict=True):
-            items, weights = recent_of(other)
-            if items.size:
-                out[items[items < n_items]] += sim * weights[items < n_items]
+        if others.size:
+            recents = [recent_of(other) for other in others.tolist()]
+            lengths = np.fromiter((items.size for items, _ in recents), np.int64, len(recents))
+            _add_weighted_recents(
+                out,
+                np.concatenate([items for items, _ in recents]),
+                np.concatenate([weights for _, weights in recents]),
+                lengths,
+                sims,
+            )
         self._score_cache[user] = out
         return out
 
