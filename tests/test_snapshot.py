@@ -179,3 +179,15 @@ def test_pretrain_and_evaluate_warm_start_from_the_command_line(tmp_path, monkey
     monkeypatch.setenv(snapshot.KEY_ENV, "d" * 32)  # another key: the snapshot is refused
     assert main([*common, "--warm-start", str(out)]) == 2
     assert "failed authentication" in capsys.readouterr().err
+
+
+def test_state_size_is_recounted_only_when_the_last_count_is_old_enough():
+    tp = TopicPartition("events", 0)
+    partitions = PartitionModels(lambda: (build_model("hybrid"), "v"), None)
+    state = partitions.assign(tp, committed=None)
+    state.model.learn_one(Event("u1", "i1", "click", 1.0))
+    first = partitions.state_size(max_age=3600.0)
+    assert first["users"] == 1
+    state.model.learn_one(Event("u2", "i2", "click", 2.0))
+    assert partitions.state_size(max_age=3600.0) == first  # a recent count is reused
+    assert partitions.state_size(max_age=0)["users"] == 2  # 0: count now
