@@ -165,6 +165,8 @@ def pair_features(  # noqa: ANN001, ANN201, PLR0913
             row[19] = segment_scaled[item] / segment_top
         else:
             row[19] = 0.0
+        # A linear head cannot tell on its own that MF means something else for
+        # a new item (whose vector is mostly its content prior) than for a warm one.
         row[20] = mf * item_static[item, 1]
     return out
 
