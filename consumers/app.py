@@ -55,6 +55,11 @@ from stream.tasks import OpenViews, task_labels
 
 log = logging.getLogger(__name__)
 
+#: First wait, and the cap of the doubling waits, after polling fails because
+#: the cluster cannot be reached (see ``RecommenderService._poll_input``).
+POLL_BACKOFF_S = 0.5
+POLL_BACKOFF_CAP_S = 15.0
+
 
 @dataclass(slots=True)
 class Trigger:
@@ -177,6 +182,7 @@ class RecommenderService:
         self._state_publishable = True
         # When the last batch was recorded (the state gauges may lag it while busy).
         self._last_batch_at = -math.inf
+        self._poll_backoff = POLL_BACKOFF_S  # seconds before polling again after an outage
 
     def _new_model(self) -> tuple[Recommender, str]:
         return copy.deepcopy(self.template), self.template_version
@@ -209,8 +215,7 @@ class RecommenderService:
         log.info("consuming %s as group %s (%s)", s.input_topic, s.group_id, s.processing_guarantee)
         try:
             while not self.stop_requested.is_set():
-                self._side.poll()
-                batch = self._consumer.poll(timeout_ms=s.poll_timeout_ms, max_records=s.max_batch)
+                batch = self._poll_input()
                 if self._awaiting_restore:
                     self._restore_assigned()
                 if batch:
@@ -228,6 +233,37 @@ class RecommenderService:
             self._close()
         log.info("stopped after %d events in %d batches", self.stats.events, self.stats.batches)
         return 0
+
+    def _poll_input(self) -> dict:
+        """The side topics' news, then the next input batch; empty while the cluster is away.
+
+        kafka-python can raise a retriable error out of ``poll`` when the
+        broker disappears (finding the group coordinator fails with a refused
+        connection). That is an outage, not a reason to exit: back off
+        (capped, doubling, cut short by a stop request), count it in
+        ``streamrec_broker_unavailable_total`` and poll again. Nothing is
+        lost: offsets were not committed past what was processed.
+        """
+        assert self._consumer is not None and self._side is not None
+        s = self.settings
+        try:
+            self._side.poll()
+            batch = self._consumer.poll(timeout_ms=s.poll_timeout_ms, max_records=s.max_batch)
+        except (KafkaError, OSError) as exc:
+            if isinstance(exc, KafkaError) and not getattr(exc, "retriable", False):
+                raise
+            self.metrics.broker_unavailable.inc()
+            log.warning(
+                "polling Kafka failed (%s: %s); retrying in %.1fs",
+                type(exc).__name__,
+                exc,
+                self._poll_backoff,
+            )
+            self.stop_requested.wait(self._poll_backoff)
+            self._poll_backoff = min(POLL_BACKOFF_CAP_S, 2 * self._poll_backoff)
+            return {}
+        self._poll_backoff = POLL_BACKOFF_S
+        return batch
 
     def _connect(self) -> bool:
         s, stop = self.settings, self.stop_requested
