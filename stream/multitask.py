@@ -334,8 +334,7 @@ class MultiTaskRecommender(HybridRecommender):
 
     def _refresh_item_static(self, item: int, *, content: bool = False) -> None:
         """Recompute the item's evidence columns (and, with ``content``, its catalog columns)."""
-        if item >= self._item_static.shape[0]:
-            self._item_static = grown(self._item_static, item + 1)
+        self._ensure_item_static(item + 1)
         counts = self._item_counts
         counts._ensure(item + 1)
         events = float(counts.events[item])
@@ -356,10 +355,10 @@ class MultiTaskRecommender(HybridRecommender):
                 del self._fresh[item]
             self._fresh_version += 1
 
-    def _item_static_rows(self, items: np.ndarray) -> np.ndarray:
-        if items.size and int(items.max()) >= self._item_static.shape[0]:
-            self._item_static = grown(self._item_static, int(items.max()) + 1)
-        return self._item_static[items]
+    def _ensure_item_static(self, rows: int) -> None:
+        """Room in the item-side feature table for rows ``0..rows-1``."""
+        if rows > self._item_static.shape[0]:
+            self._item_static = grown(self._item_static, rows)
 
     def _learn(self, event: Event) -> None:
         assert event.item_id is not None
@@ -634,8 +633,8 @@ class MultiTaskRecommender(HybridRecommender):
         profile_id = _profile_id(user_id) if user_id is not None else None
         segment = self._segments.segment(profile_id) if user is None else None
         signals = self._vectors(user, n_items, current=current, segment=segment)
-        if items.size and int(items.max()) >= self._item_static.shape[0]:
-            self._item_static = grown(self._item_static, int(items.max()) + 1)
+        if items.size:
+            self._ensure_item_static(int(items.max()) + 1)
         user_log_count = user_mean_rating = 0.0
         taste = _NO_TASTE
         if user is not None:

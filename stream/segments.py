@@ -83,19 +83,22 @@ class SegmentPopularity:
 
         ``scaled[j] / top`` is :meth:`scores` of item ``j``, for compiled loops.
         """
-        segment = self._segment_of_user.get(user_id) if user_id is not None else None
-        popularity = self._popularity.get(segment) if segment is not None else None
+        popularity = self._popularity_of(user_id)
         if popularity is None:
             return _NO_SCORES, 0.0
         return popularity.scaled_and_top()
 
     def scores(self, user_id: str | None, items: np.ndarray) -> np.ndarray:
         """The user's segment's popularity of ``items``, scaled so the segment's top item is 1."""
-        segment = self._segment_of_user.get(user_id) if user_id is not None else None
-        popularity = self._popularity.get(segment) if segment is not None else None
+        popularity = self._popularity_of(user_id)
         if popularity is None:
             return np.zeros(items.shape[0])
         return popularity.relative(items)
+
+    def _popularity_of(self, user_id: str | None) -> DecayedPopularity | None:
+        """The popularity of the user's segment (None without a segment or its events)."""
+        segment = self._segment_of_user.get(user_id) if user_id is not None else None
+        return self._popularity.get(segment) if segment is not None else None
 
     def __len__(self) -> int:
         """Users with a known segment."""

@@ -58,7 +58,8 @@ def reference_signals(model, user, n_items):
 
 def reference_features(model, user, items, n_items, now):
     signals = model._vectors(user, n_items)[:, items].T
-    static = model._item_static_rows(items)
+    model._ensure_item_static(int(items.max()) + 1)
+    static = model._item_static[items]
     user_id = model._users.external(user)
     out = np.empty((items.shape[0], len(FEATURE_NAMES)))
     out[:, 0:5] = signals[:, 0:5]
