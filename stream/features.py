@@ -245,6 +245,14 @@ class ItemContent:
         self._ensure(int(items.max()) + 1)
         return self._unit[items, :width]
 
+    def unit_table(self, rows: int) -> tuple[np.ndarray, int]:
+        """The whole table of unit vectors (at least ``rows`` rows) and its used width.
+
+        For compiled loops that read the rows of many items: no copy. Do not modify.
+        """
+        self._ensure(rows)
+        return self._unit, self._fixed_width + max(self.n_genres, 1)
+
     def has(self, item: int) -> bool:
         """Whether ``item`` has any content (genres, title tokens or a text embedding)."""
         return item < self._has_content.shape[0] and bool(self._has_content[item])
@@ -310,12 +318,13 @@ class UserTaste:
         self.decays = decays
         self._decay_column = np.array(decays)[:, None]
         self._profiles: dict[int, np.ndarray] = {}
-        # Each profile's length, kept until the profile changes: a user's
+        # 1 / each profile's length, kept until the profile changes: a user's
         # profiles are read for ~300 items per ranking but change once per event.
-        self._norms: dict[int, np.ndarray] = {}
+        self._inverse_norms: dict[int, np.ndarray] = {}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        state.setdefault("_norms", {})  # snapshots from before the norms were kept
+        state.pop("_norms", None)  # snapshots from before the inverse lengths were kept
+        state.setdefault("_inverse_norms", {})
         self.__dict__.update(state)
 
     def learn(self, user: int, item: int, weight: float) -> None:
@@ -325,24 +334,37 @@ class UserTaste:
         profiles = self._aligned(user, vector.shape[0])
         profiles *= self._decay_column
         profiles += weight * vector
-        self._norms.pop(user, None)
+        self._inverse_norms.pop(user, None)
 
     def _aligned(self, user: int, width: int) -> np.ndarray:
         profiles = self._profiles.get(user)
         if profiles is None or profiles.shape[1] != width:
             profiles = _resized(profiles, len(self.decays), width)
             self._profiles[user] = profiles
-            self._norms.pop(user, None)
+            self._inverse_norms.pop(user, None)
         return profiles
 
-    def _profile_norms(self, user: int, profiles: np.ndarray) -> np.ndarray:
-        """Each profile's length, 1 where it is 0 (so dividing by it leaves zeros)."""
-        norms = self._norms.get(user)
-        if norms is None:
+    def _profile_inverse_norms(self, user: int, profiles: np.ndarray) -> np.ndarray:
+        """1 / each profile's length, 1 where it is 0 (so scaling by it leaves zeros)."""
+        inverse = self._inverse_norms.get(user)
+        if inverse is None:
             norms = np.sqrt(np.einsum("ij,ij->i", profiles, profiles))
             norms[norms == 0] = 1.0
-            self._norms[user] = norms
-        return norms
+            inverse = self._inverse_norms[user] = 1.0 / norms
+        return inverse
+
+    def aligned_profiles(self, user: int, width: int) -> np.ndarray:
+        """The user's profiles over ``width`` content columns (a view: do not modify).
+
+        Shape ``(0, width)`` without a profile. For compiled scoring, which
+        computes the cosines (and the profiles' lengths) itself.
+        """
+        profiles = self._profiles.get(user)
+        if profiles is None:
+            return np.zeros((0, width))
+        if profiles.shape[1] != width:
+            profiles = self._aligned(user, width)
+        return profiles
 
     def affinity(self, user: int, items: np.ndarray) -> np.ndarray:
         """Cosine of each profile with each item's content, shape ``(items, decays)``.
@@ -356,12 +378,12 @@ class UserTaste:
         if profiles.shape[1] != vectors.shape[1]:
             profiles = self._aligned(user, vectors.shape[1])
         dots = vectors @ profiles.T
-        dots /= self._profile_norms(user, profiles)
+        dots *= self._profile_inverse_norms(user, profiles)
         return dots
 
     def forget(self, user: int) -> None:
         self._profiles.pop(user, None)
-        self._norms.pop(user, None)
+        self._inverse_norms.pop(user, None)
 
     def n_profiles(self) -> int:
         return len(self._profiles)
@@ -369,7 +391,7 @@ class UserTaste:
     def set_profile(self, user: int, profiles: np.ndarray) -> None:
         """Seed a user's profiles (cold start from demographics or another domain)."""
         self._profiles[user] = np.atleast_2d(profiles).copy()
-        self._norms.pop(user, None)
+        self._inverse_norms.pop(user, None)
 
     def profile(self, user: int) -> np.ndarray | None:
         """The user's profiles (a copy: they change only through :meth:`learn`)."""

@@ -28,10 +28,13 @@ after the head has learned).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 from river import linear_model, optim
+
+from stream.kernels import learn_pool_pairs
 
 TASK_MODES = ("chain", "single")
 
@@ -115,6 +118,14 @@ class PairwiseRanker:
         self.weights += self.learning_rate * difference / (1.0 + math.exp(min(margin, 30.0)))
         self.n_learned += 1
 
+    def learn_pool(
+        self, features: np.ndarray, picked: int, n_pairs: int, draws: np.ndarray
+    ) -> None:
+        """``n_pairs`` pairs of one pool: row ``picked`` against distinct others (by ``draws``)."""
+        self.n_learned += learn_pool_pairs(
+            self.weights, features, picked, n_pairs, draws, self.learning_rate
+        )
+
     def weight_vector(self) -> np.ndarray:
         return self.weights
 
@@ -161,13 +172,19 @@ class TaskHeads:
         self.like = _logistic(names, learning_rate, l2)
         self.rating = _least_squares(names, learning_rate, l2)
         self._ordered = [getattr(self, name) for name in _ORDER]
-        self._stack_weights = np.zeros((len(names), len(_ORDER)))
+        self._stack_weights = np.zeros((len(_ORDER), len(names)))
         self._stack_intercepts = np.zeros(len(_ORDER))
         self._stack_versions = [-1] * len(_ORDER)
 
     def learn_relevance(self, difference: np.ndarray) -> None:
         """A pairwise example: features of the engaged item minus a passed-over one."""
         self.relevance.learn(difference)
+
+    def learn_relevance_pool(
+        self, features: np.ndarray, picked: int, n_pairs: int, draws: np.ndarray
+    ) -> None:
+        """Pairwise examples from one candidate pool: the engaged row against ``n_pairs`` others."""
+        self.relevance.learn_pool(features, picked, n_pairs, draws)
 
     def learn_labels(self, row: np.ndarray, labels: dict[str, int]) -> None:
         """Learn the task labels of one impression or rating (see :mod:`stream.tasks`)."""
@@ -189,20 +206,48 @@ class TaskHeads:
     def learn_rating(self, row: np.ndarray, stars: float) -> None:
         self.rating.learn(row, stars - self.rating_offset)
 
+    def __setstate__(self, state: dict) -> None:
+        # Snapshots from when the stack was (features, heads): rebuilt on first use.
+        self.__dict__.update(state)
+        if self._stack_weights.shape[0] != len(_ORDER):
+            self._stack_weights = np.zeros((len(_ORDER), len(self.relevance.names)))
+            self._stack_versions = [-1] * len(_ORDER)
+
     def _stacked(self) -> tuple[np.ndarray, np.ndarray]:
-        """All heads' weights as one matrix (columns: ``_ORDER``) and their intercepts.
+        """All heads' weights as one matrix (a row per head of ``_ORDER``) and their intercepts.
 
         One matrix product then scores every head at once, which matters when
         a single event's row is scored: per-head products cost more in numpy
-        call overhead than in arithmetic. Only the columns of heads that have
+        call overhead than in arithmetic. Only the rows of heads that have
         learned since the last call are refreshed.
         """
-        for column, head in enumerate(self._ordered):
-            if self._stack_versions[column] != head.n_learned:
-                self._stack_weights[:, column] = head.weight_vector()
-                self._stack_intercepts[column] = head.intercept()
-                self._stack_versions[column] = head.n_learned
+        versions = self._stack_versions
+        for row, head in enumerate(self._ordered):
+            if versions[row] != head.n_learned:
+                self._stack_weights[row] = head.weight_vector()
+                self._stack_intercepts[row] = head.intercept()
+                versions[row] = head.n_learned
         return self._stack_weights, self._stack_intercepts
+
+    def scoring_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What a compiled ranking needs: the stacked weights (a row per head),
+        intercepts, and which heads predict (1.0 per row of ``_ORDER`` that has
+        learned, else 0.0; see ``stream.ranking_pass``).
+        """
+        weights, intercepts = self._stacked()
+        return weights, intercepts, self._known_mask()
+
+    def _known_mask(self) -> np.ndarray:
+        """1.0 per column of ``_ORDER`` whose head predicts (has learned), else 0.0."""
+        return _known(
+            bool(self.click.n_learned), bool(self.like.n_learned), bool(self.rating.n_learned)
+        )[0]
+
+    def known_tasks(self) -> list[tuple[str, int]]:
+        """(task, row of ``_ORDER``) of every head that predicts, as :meth:`predict` keys them."""
+        return _known(
+            bool(self.click.n_learned), bool(self.like.n_learned), bool(self.rating.n_learned)
+        )[1]
 
     def predict_one(self, row: np.ndarray) -> dict[str, float]:
         """:meth:`predict` of one feature row, as floats (without ``relevance_logit``).
@@ -212,7 +257,7 @@ class TaskHeads:
         overhead would cost more than the arithmetic.
         """
         weights, intercepts = self._stacked()
-        raw = (row @ weights + intercepts).tolist()
+        raw = (weights @ row + intercepts).tolist()
         p = [1.0 / (1.0 + math.exp(-min(max(x, -30.0), 30.0))) for x in raw[:5]]
         out = {"relevance": p[0]}
         if self.click.n_learned:
@@ -236,7 +281,7 @@ class TaskHeads:
         ``rating`` once ratings have: a head that never learned says nothing.
         """
         weights, intercepts = self._stacked()
-        raw = matrix @ weights + intercepts  # columns follow _ORDER
+        raw = matrix @ weights.T + intercepts  # columns follow _ORDER
         logits = raw[:, :5]
         p = 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
         out = {"relevance": p[:, 0], "relevance_logit": logits[:, 0]}
@@ -255,5 +300,14 @@ class TaskHeads:
         return out
 
 
+@functools.cache
+def _known(funnel: bool, like: bool, rating: bool) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """The known-heads mask and (task, column) list for which heads have learned."""
+    mask = np.array([1.0, funnel, funnel, funnel, like, rating], dtype=float)
+    mask.setflags(write=False)
+    return mask, [(name, column) for column, name in enumerate(_ORDER) if mask[column]]
+
+
 #: Head order in the stacked weight matrix; the last is the linear rating head.
-_ORDER = ("relevance", "click", "add_to_cart", "purchase", "like", "rating")
+HEAD_ORDER = ("relevance", "click", "add_to_cart", "purchase", "like", "rating")
+_ORDER = HEAD_ORDER

@@ -23,6 +23,15 @@ import numpy as np
 ROW_CF, ROW_MF, ROW_POPULARITY, ROW_UCF, ROW_BLEND, ROW_CF_RECENT = range(6)
 
 
+@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+def _dot(a, b):  # noqa: ANN001, ANN202
+    """``a . b``, summed in whatever order vectorises (so not bit-equal to BLAS)."""
+    total = 0.0
+    for f in range(a.shape[0]):
+        total += a[f] * b[f]
+    return total
+
+
 @numba.njit(cache=True)
 def _scale_by_max(raw, inverse, out):  # noqa: ANN001, ANN202
     """``out = raw * inverse`` (``raw`` alone when ``inverse`` is empty), divided by
@@ -52,7 +61,9 @@ def signal_matrix(  # noqa: ANN001, ANN201, PLR0913
     cf_raw,
     cf_recent_raw,
     inverse_norms,
-    mf_raw,
+    mf_user,
+    mf_items,
+    mf_bias,
     popularity_scaled,
     popularity_inverse_top,
     ucf_raw,
@@ -64,7 +75,8 @@ def signal_matrix(  # noqa: ANN001, ANN201, PLR0913
 
     - ``cf``, ``cf_recent``: raw item-CF sums times ``inverse_norms``, divided
       by their maximum when positive (an empty raw array: all zeros);
-    - ``mf``: ``mf_raw`` min-max scaled to [0, 1] (empty: zeros);
+    - ``mf``: the MF scores ``mf_items[j] . mf_user + mf_bias[j]`` min-max
+      scaled to [0, 1] (an empty ``mf_user``: zeros);
     - ``popularity``: ``popularity_scaled * popularity_inverse_top`` (items
       beyond the array: 0);
     - ``ucf``: ``ucf_raw`` divided by its maximum (empty: zeros);
@@ -78,16 +90,20 @@ def signal_matrix(  # noqa: ANN001, ANN201, PLR0913
         _scale_by_max(cf_recent_raw, inverse_norms, out[ROW_CF_RECENT])
     if ucf_raw.shape[0]:
         _scale_by_max(ucf_raw, inverse_norms[:0], out[ROW_UCF])
-    if mf_raw.shape[0]:
-        low, high = mf_raw[0], mf_raw[0]
+    if mf_user.shape[0] and n_items:
+        row = out[ROW_MF]
+        for j in range(n_items):
+            row[j] = _dot(mf_items[j], mf_user) + mf_bias[j]
+        low, high = row[0], row[0]
         for j in range(1, n_items):
-            low = min(low, mf_raw[j])
-            high = max(high, mf_raw[j])
+            low = min(low, row[j])
+            high = max(high, row[j])
         span = high - low
         if span > 0:
-            row = out[ROW_MF]
             for j in range(n_items):
-                row[j] = (mf_raw[j] - low) / span
+                row[j] = (row[j] - low) / span
+        else:
+            row[:] = 0.0
     if popularity_inverse_top > 0:
         known = min(n_items, popularity_scaled.shape[0])
         row = out[ROW_POPULARITY]
@@ -108,76 +124,34 @@ def signal_matrix(  # noqa: ANN001, ANN201, PLR0913
 
 
 @numba.njit(cache=True)
-def pair_features(  # noqa: ANN001, ANN201, PLR0913
-    signals,
-    items,
-    item_static,
-    taste_affinity,
-    user_log_count,
-    user_mean_rating,
-    gap,
-    segment_scaled,
-    segment_top,
-    n_features,
-):
-    """Shared feature rows of one user's (user, item) pairs (``FEATURE_NAMES`` order).
+def learn_pool_pairs(weights, features, picked, n_pairs, draws, learning_rate):  # noqa: ANN001, ANN201
+    """RankNet steps on (picked, passed-over) pairs of one pool; returns how many it learned.
 
-    ``signals``: the user's signal matrix (``signal_matrix``); ``item_static``:
-    per-item columns (log count, is fresh, mean rating, log price, year);
-    ``taste_affinity``: (items, 2) content cosines, or shape (0, 2) for a
-    user without a profile; ``segment_scaled / segment_top``: the segment's
-    popularity relative to its top item (0 beyond the array, or when
-    ``segment_top`` is not positive: no segment).
+    The passed-over candidates are ``n_pairs`` distinct rows other than
+    ``picked``, drawn by a partial Fisher-Yates shuffle driven by ``draws``
+    (uniform numbers in [0, 1), at least ``n_pairs`` of them). Each step:
+    ``w += lr * d / (1 + exp(w . d))`` with ``d = features[picked] - features[other]``,
+    the gradient of ``-log sigmoid(w . d)``.
     """
-    n = items.shape[0]
-    out = np.empty((n, n_features))
-    has_taste = taste_affinity.shape[0] == n and n > 0
-    for r in range(n):
-        item = items[r]
-        cf = signals[ROW_CF, item]
-        mf = signals[ROW_MF, item]
-        popularity = signals[ROW_POPULARITY, item]
-        row = out[r]
-        row[0] = cf
-        row[1] = mf
-        row[2] = popularity
-        row[3] = signals[ROW_UCF, item]
-        row[4] = signals[ROW_BLEND, item]
-        if has_taste:
-            row[5] = taste_affinity[r, 0]
-            row[6] = taste_affinity[r, 1]
-        else:
-            row[5] = 0.0
-            row[6] = 0.0
-        row[7] = cf * row[5]
-        row[8] = item_static[item, 0]
-        row[9] = item_static[item, 1]
-        row[10] = user_log_count
-        row[11] = item_static[item, 2]
-        row[12] = user_mean_rating
-        row[13] = item_static[item, 3]
-        row[14] = item_static[item, 4]
-        row[15] = gap
-        row[16] = gap * popularity
-        row[17] = gap * cf
-        row[18] = signals[ROW_CF_RECENT, item]
-        if segment_top > 0 and item < segment_scaled.shape[0]:
-            row[19] = segment_scaled[item] / segment_top
-        else:
-            row[19] = 0.0
-        # A linear head cannot tell on its own that MF means something else for
-        # a new item (whose vector is mostly its content prior) than for a warm one.
-        row[20] = mf * item_static[item, 1]
-    return out
-
-
-@numba.njit(cache=True)
-def contained_in(values, pool):  # noqa: ANN001, ANN201
-    """Whether each of ``values`` is in ``pool`` (both small: a few hundred at most)."""
-    out = np.zeros(values.shape[0], dtype=np.bool_)
-    for i in range(values.shape[0]):
-        for j in range(pool.shape[0]):
-            if values[i] == pool[j]:
-                out[i] = True
-                break
-    return out
+    n_rows, n_features = features.shape
+    others = np.empty(n_rows - 1, dtype=np.int64)
+    at = 0
+    for r in range(n_rows):
+        if r != picked:
+            others[at] = r
+            at += 1
+    take = min(n_pairs, others.shape[0])
+    difference = np.empty(n_features)
+    for step in range(take):
+        # Swap a random one of the not-yet-drawn others into place ``step``.
+        chosen = step + min(int(draws[step] * (others.shape[0] - step)), others.shape[0] - step - 1)
+        others[step], others[chosen] = others[chosen], others[step]
+        other = others[step]
+        margin = 0.0
+        for f in range(n_features):
+            difference[f] = features[picked, f] - features[other, f]
+            margin += difference[f] * weights[f]
+        scale = learning_rate / (1.0 + np.exp(min(margin, 30.0)))
+        for f in range(n_features):
+            weights[f] += scale * difference[f]
+    return take

@@ -42,10 +42,11 @@ from stream.entities import grown
 from stream.events import Event, Item, UserProfile
 from stream.exploration import ThompsonExplorer
 from stream.features import ItemContent, UserTaste
-from stream.heads import TaskHeads
+from stream.heads import HEAD_ORDER, TaskHeads
 from stream.hybrid import PERSONA_SEPARATOR, HybridRecommender
-from stream.kernels import contained_in, pair_features, signal_matrix
+from stream.kernels import signal_matrix
 from stream.model import RecommendedItem
+from stream.ranking_pass import fill_features, rank_pool, top_indices
 from stream.segments import SegmentPopularity
 from stream.signals import ItemCFProfiles
 from stream.tasks import OpenViews
@@ -96,8 +97,6 @@ FEATURE_NAMES = [
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY_FLOAT = np.zeros(0)
-#: Taste affinities of a user without a content profile (``pair_features`` reads zeros).
-_NO_TASTE = np.zeros((0, 2))
 #: Upper edges of the item-age bins the cold-start map reads (see ``_transfer_inputs``).
 _AGE_EDGES = (1, 2, 3, 4, 5, 10, 20, 1_000)
 
@@ -214,6 +213,9 @@ class MultiTaskRecommender(HybridRecommender):
     # class-level defaults keep checkpoints written before they existed loadable.
     _fresh_version = 0
     _fresh_pool_cache: tuple[tuple[int, int], np.ndarray] | None = None
+    _head_uniform = _EMPTY_FLOAT
+    _head_uniform_at = 0
+    _value_weights_cache: tuple[tuple, np.ndarray] | None = None
 
     def __init__(
         self,
@@ -286,6 +288,8 @@ class MultiTaskRecommender(HybridRecommender):
         # exactly what the ranker saw when the user picked from that pool.
         self._last_pools: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._head_rng = np.random.default_rng(self.seed + 1)
+        self._head_uniform = _EMPTY_FLOAT
+        self._head_uniform_at = 0
         # Signal vectors of recently ranked users (what their lists were built
         # from). Ranking needs them current; learning takes them as they were
         # when the user was last shown a list, which is what the user
@@ -491,12 +495,25 @@ class MultiTaskRecommender(HybridRecommender):
         picked = np.flatnonzero(candidates == item)
         if picked.size == 0:
             return
-        others = np.flatnonzero(candidates != item)
-        take = min(self.n_head_negatives, others.size)
         # Pairwise (RankNet with a linear scorer): the head learns which of
         # two candidates was picked, which is all re-ranking needs.
-        for other in self._head_rng.choice(others, take, replace=False):
-            self._heads.learn_relevance(features[picked[0]] - features[other])
+        self._heads.learn_relevance_pool(
+            features, int(picked[0]), self.n_head_negatives, self._head_draws()
+        )
+
+    def _head_draws(self) -> np.ndarray:
+        """``n_head_negatives`` uniform numbers that pick this event's passed-over candidates.
+
+        They come from a pre-drawn block: one generator call per thousand
+        events instead of one per event.
+        """
+        need = self.n_head_negatives
+        if self._head_uniform_at + need > self._head_uniform.shape[0]:
+            self._head_uniform = self._head_rng.random(max(4096, need))
+            self._head_uniform_at = 0
+        draws = self._head_uniform[self._head_uniform_at : self._head_uniform_at + need]
+        self._head_uniform_at += need
+        return draws
 
     def _forget_key(self, user_id: str) -> bool:
         self._open_views.drop(user_id)  # not learned: the user asked to be forgotten
@@ -581,13 +598,13 @@ class MultiTaskRecommender(HybridRecommender):
         plus ``cf_recent`` and the blend; an unknown user has popularity only,
         or MF scores from ``prior`` (their segment's mean vector).
         """
-        cf_raw = recent_raw = ucf_raw = mf_raw = _EMPTY_FLOAT
+        cf_raw = recent_raw = ucf_raw = mf_user = _EMPTY_FLOAT
         if user is not None:
             history = self._history
             cf_raw = self._cf_profiles.scores(
                 user, n_items, lambda: history.positive_recent(user, self.recency_decay)
             )
-            mf_raw = self._mf.score(np.array([user]), n_items)[0]
+            mf_user = self._mf.user_vector(user)
             if self.user_cf:
                 ucf_raw = self._neighbourhood.scores(
                     user, n_items, lambda v: history.positive_recent(v, self.recency_decay)
@@ -596,7 +613,7 @@ class MultiTaskRecommender(HybridRecommender):
                 user, n_items, lambda: history.positive_recent(user, self.short_recency_decay)
             )
         elif prior is not None:
-            mf_raw = self._mf.score_vector(prior, n_items)
+            mf_user = prior
         scaled, top = self._popularity.scaled_and_top()
         rows, weights = _blend_arrays(self.blend)
         return signal_matrix(
@@ -604,7 +621,9 @@ class MultiTaskRecommender(HybridRecommender):
             cf_raw,
             recent_raw,
             self._cooccurrence.inverse_norms(n_items),
-            mf_raw,
+            mf_user,
+            self._mf.item_vectors(n_items),
+            self._mf.item_biases(n_items),
             scaled,
             1.0 / top if top > 0 else 0.0,
             ucf_raw,
@@ -630,32 +649,45 @@ class MultiTaskRecommender(HybridRecommender):
         """
         if user is not None:
             user_id = self._users.external(user)
-        profile_id = _profile_id(user_id) if user_id is not None else None
-        segment = self._segments.segment(profile_id) if user is None else None
+        segment = None
+        if user is None and user_id is not None:
+            segment = self._segments.segment(_profile_id(user_id))
         signals = self._vectors(user, n_items, current=current, segment=segment)
-        if items.size:
-            self._ensure_item_static(int(items.max()) + 1)
+        rows = max(n_items, int(items.max()) + 1 if items.size else 0)
+        out = np.empty((items.shape[0], len(FEATURE_NAMES)))
+        fill_features(out, signals, items, *self._pair_inputs(user, user_id, rows, now))
+        return out
+
+    def _pair_inputs(
+        self, user: int | None, user_id: str | None, rows: int, now: float | None
+    ) -> tuple[Any, ...]:
+        """What the compiled feature rows read besides the signals and items, in
+        :func:`~stream.ranking_pass.fill_features` order: item columns and
+        content vectors (covering item rows ``0..rows-1``), the user's content
+        profiles, evidence and session gap, and their segment's popularity.
+        """
+        self._ensure_item_static(rows)
+        unit, width = self._content.unit_table(rows)
+        profiles = np.zeros((0, width))
         user_log_count = user_mean_rating = 0.0
-        taste = _NO_TASTE
         if user is not None:
+            profiles = self._taste.aligned_profiles(user, width)
             counts = self._user_counts
             counts._ensure(user + 1)
-            taste = self._taste.affinity(user, items)
             user_log_count = math.log1p(counts.events[user]) / 8.0
             rating_sum, rating_n = float(counts.rating_sum[user]), float(counts.rating_n[user])
             user_mean_rating = _centred_rating(rating_sum, rating_n)
+        profile_id = _profile_id(user_id) if user_id is not None else None
         segment_scaled, segment_top = self._segments.table(profile_id)
-        return pair_features(
-            signals,
-            items,
+        return (
             self._item_static,
-            taste,
+            unit,
+            profiles,
             user_log_count,
             user_mean_rating,
             self._user_gap(user, now),
             segment_scaled,
             segment_top,
-            len(FEATURE_NAMES),
         )
 
     def _user_gap(self, user: int | None, now: float | None) -> float:
@@ -732,47 +764,73 @@ class MultiTaskRecommender(HybridRecommender):
         user = self._users.get(user_id)
         segment = self._segments.segment(_profile_id(user_id)) if user is None else None
         signals = self._vectors(user, n_items, segment=segment)
-        blend = signals[SIGNAL_ROWS.index("blend")]
         blocked = self._blocked(user, n_items)
         if outside is not None:
             blocked |= outside
-        candidates, fresh = self._candidates(user, blend, blocked, n_items)
+        fresh_pool = _EMPTY
+        if self.n_fresh_candidates and user is not None:
+            fresh_pool = self._fresh_pool(n_items)
+        weights, intercepts, known = self._heads.scoring_arrays()
+        candidates, n_fresh, features, predictions, score, chosen = rank_pool(
+            signals,
+            blocked,
+            self.n_candidates,
+            fresh_pool,
+            self.n_fresh_candidates,
+            *self._pair_inputs(user, user_id, n_items, None),
+            weights,
+            intercepts,
+            self._heads.mode == "chain",
+            self._heads.rating_offset,
+            self._value_weights(known),
+            k,
+        )
         if candidates.size == 0:
             return []
-        features = self._features(user, candidates, n_items, user_id=user_id)
-        predictions = self._heads.predict(features)
-        score = self._final_score(predictions)
         n_explore = self._explorer.slots(k, self.exploration) if self.exploration > 0 else 0
         explored = _EMPTY
         if n_explore:
             explored = self._explore(blocked, n_items, n_explore)
-        chosen = self._diversify(candidates, score, k - explored.size, exclude=explored)
+        if explored.size or self.diversity > 0:
+            positions = self._diversify(candidates, score, k - explored.size, exclude=explored)
+        else:
+            positions = chosen.tolist()
         if user is not None:
             self._last_pools[user] = (candidates, features)
             self._last_pools.move_to_end(user)
             while len(self._last_pools) > self.vector_cache_size:
                 self._last_pools.popitem(last=False)
+        fresh_set = set(candidates[candidates.shape[0] - n_fresh :].tolist()) if n_fresh else set()
+        chosen_items = candidates[positions].tolist()
+        chosen_scores = score[positions].tolist()
+        known_tasks = self._heads.known_tasks()
+        tasks = [task for task, _ in known_tasks]
+        # One conversion for the whole list, not one per (task, item).
+        task_rows = predictions[positions][:, [column for _, column in known_tasks]].tolist()
+        external = self._items.external
         entries = []
-        fresh_set = set(fresh.tolist())
-        # One conversion per task, not one per (task, item).
-        chosen_scores = score[chosen].tolist()
-        columns = {task: v[chosen].tolist() for task, v in predictions.items()}
-        for at, position in enumerate(chosen):
-            item = int(candidates[position])
-            scores = {task: values[at] for task, values in columns.items()}
+        for at, item in enumerate(chosen_items):
             reason = ""
             if with_reasons:
                 source = "fresh" if item in fresh_set else None
                 reason = self._reason_for(user_id, user, item, signals, source)
-            entries.append(
-                RecommendedItem(self._items.external(item), chosen_scores[at], scores, reason)
-            )
+            scores = dict(zip(tasks, task_rows[at], strict=True))
+            entries.append(RecommendedItem(external(item), chosen_scores[at], scores, reason))
         if explored.size:
             entries += self._explored_entries(
                 user_id, user, explored, n_items, entries, with_reasons
             )
             self._explorer.shown(np.array([self._items.get(e.item_id) for e in entries]))
         return entries
+
+    def _value_weights(self, known: np.ndarray) -> np.ndarray:
+        """``task_weights`` per head (``HEAD_ORDER``), 0 for heads that predict nothing yet."""
+        key = (tuple(self.task_weights.items()), known.tobytes())
+        cached = self._value_weights_cache
+        if cached is None or cached[0] != key:
+            weights = np.array([self.task_weights.get(task, 0.0) for task in HEAD_ORDER])
+            cached = self._value_weights_cache = (key, weights * known)
+        return cached[1]
 
     def _final_score(self, predictions: dict[str, np.ndarray]) -> np.ndarray:
         """``log p(relevance) + log(1 + sum_t w_t p_t)``; pops ``relevance_logit``."""
@@ -818,28 +876,6 @@ class MultiTaskRecommender(HybridRecommender):
             entries.append(RecommendedItem(self._items.external(item), ceiling, scores, reason))
         return entries
 
-    def _candidates(
-        self, user: int | None, blend: np.ndarray, blocked: np.ndarray, n_items: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top items by the signals' blend, plus fresh items by content affinity."""
-        open_items = np.flatnonzero(~blocked)
-        if open_items.size == 0:
-            return _EMPTY, _EMPTY
-        take = min(self.n_candidates, open_items.size)
-        best = open_items[np.argpartition(-blend[open_items], take - 1)[:take]]
-        best = best[np.argsort(-blend[best], kind="stable")]
-        fresh = _EMPTY
-        if self.n_fresh_candidates and user is not None:
-            cold = self._fresh_pool(n_items)
-            cold = cold[~blocked[cold]]
-            if cold.size:
-                affinity = self._taste.affinity(user, cold)[:, 0]
-                take = min(self.n_fresh_candidates, cold.size)
-                fresh = cold[np.argpartition(-affinity, take - 1)[:take]]
-                fresh = fresh[affinity[np.searchsorted(cold, fresh)] > 0]
-                fresh = fresh[~contained_in(fresh, best)]
-        return np.concatenate([best, fresh]), fresh
-
     def _fresh_pool(self, n_items: int) -> np.ndarray:
         """The newest ``fresh_pool`` fresh items that have content, by row.
 
@@ -870,8 +906,7 @@ class MultiTaskRecommender(HybridRecommender):
         if k <= 0:
             return []
         if self.diversity <= 0:
-            top = np.argpartition(-score, k - 1)[:k]
-            return top[np.argsort(-score[top], kind="stable")].tolist()
+            return top_indices(score, np.isfinite(score), k).tolist()
         vectors = self._content.vectors(candidates)
         similarity = vectors @ vectors.T
         spread = score.max() - score.min()

@@ -154,3 +154,24 @@ def secured_kafka() -> Iterator[ApacheKafka]:
     require_apache()
     with ApacheKafka(sasl_ssl=SaslSslListener()) as kafka:
         yield kafka
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A multitask model after 3,000 synthetic funnel events (with catalog and profiles),
+    and the rows of its 20 most active users."""
+    from collections import Counter
+
+    from stream.datasets import load_dataset
+    from stream.multitask import MultiTaskRecommender
+
+    data = load_dataset("synthetic")
+    model = MultiTaskRecommender(recent_cf_weight=0.3)  # a non-zero weight for every blend term
+    for item in data.items:
+        model.add_item(item)
+    for profile in data.profiles:
+        model.add_profile(profile)
+    for event in data.events[:3000]:
+        model.learn_one(event)
+    active = Counter(e.user_id for e in data.events[:3000]).most_common(20)
+    return model, [model._users.get(user_id) for user_id, _ in active]

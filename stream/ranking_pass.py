@@ -1,0 +1,323 @@
+"""Ranking one user's candidates in one compiled pass: select, describe, score, pick.
+
+Given the user's signal matrix (:func:`stream.kernels.signal_matrix`), one
+call to :func:`rank_pool` does what the multitask model's ranking steps did
+as some forty numpy calls:
+
+1. the ``n_candidates`` open items with the best retrieval blend;
+2. up to ``n_fresh`` fresh items by the cosine of the user's slow content
+   profile with their content (only those with a positive affinity and not
+   already among the first);
+3. each candidate's shared feature row (``FEATURE_NAMES`` of the model);
+4. every head's prediction and the final score;
+5. the top ``k`` candidates by that score.
+
+Selections break ties by the lower item row (or candidate position), so a
+ranking does not depend on how a selection algorithm happens to order equal
+values.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from stream.kernels import ROW_BLEND, ROW_CF, ROW_CF_RECENT, ROW_MF, ROW_POPULARITY, ROW_UCF
+
+#: Columns of the predictions ``rank_pool`` returns (the heads' ``_ORDER``).
+P_RELEVANCE, P_CLICK, P_ADD_TO_CART, P_PURCHASE, P_LIKE, P_RATING = range(6)
+#: Logits are clipped to this before the sigmoid (as the heads' numpy path does).
+_LOGIT_CLIP = 30.0
+
+
+@numba.njit(cache=True, inline="always")
+def _worse(value_a, index_a, value_b, index_b):  # noqa: ANN001, ANN202
+    """Whether entry a ranks below entry b: a lower value, or an equal one at a higher index."""
+    return value_a < value_b or (value_a == value_b and index_a > index_b)
+
+
+@numba.njit(cache=True)
+def top_indices(values, allowed, take):  # noqa: ANN001, ANN201
+    """Indices of the ``take`` largest ``values`` where ``allowed``, best first.
+
+    Equal values: the lower index first. A bounded min-heap (the worst kept
+    entry at the root), so the cost is one comparison for most entries.
+    """
+    heap_values = np.empty(max(take, 0))
+    heap_index = np.empty(max(take, 0), dtype=np.int64)
+    size = 0
+    for j in range(values.shape[0]):
+        if not allowed[j]:
+            continue
+        value = values[j]
+        if size < take:
+            position = size
+            size += 1
+            while position > 0:
+                parent = (position - 1) >> 1
+                if _worse(value, j, heap_values[parent], heap_index[parent]):
+                    heap_values[position] = heap_values[parent]
+                    heap_index[position] = heap_index[parent]
+                    position = parent
+                else:
+                    break
+            heap_values[position] = value
+            heap_index[position] = j
+        elif take > 0 and _worse(heap_values[0], heap_index[0], value, j):
+            _sift_down(heap_values, heap_index, size, value, j)
+    # Pop the worst into the last free slot until the heap is empty: best first.
+    out = np.empty(size, dtype=np.int64)
+    for last in range(size - 1, -1, -1):
+        out[last] = heap_index[0]
+        if last > 0:
+            _sift_down(heap_values, heap_index, last, heap_values[last], heap_index[last])
+    return out
+
+
+@numba.njit(cache=True, inline="always")
+def _sift_down(heap_values, heap_index, size, value, index):  # noqa: ANN001, ANN202
+    """Put (value, index) at the root of the min-heap of ``size`` entries and restore order."""
+    position = 0
+    while True:
+        child = 2 * position + 1
+        if child >= size:
+            break
+        right = child + 1
+        if right < size and _worse(
+            heap_values[right], heap_index[right], heap_values[child], heap_index[child]
+        ):
+            child = right
+        if _worse(heap_values[child], heap_index[child], value, index):
+            heap_values[position] = heap_values[child]
+            heap_index[position] = heap_index[child]
+            position = child
+        else:
+            break
+    heap_values[position] = value
+    heap_index[position] = index
+
+
+#: Let LLVM reorder the sums of dot products (and fuse multiply-adds) so it
+#: can vectorise them; no assumptions about infinities or NaN.
+_DOT_MATH = {"reassoc", "contract"}
+
+
+@numba.njit(cache=True, fastmath=_DOT_MATH)
+def _dot(a, b):  # noqa: ANN001, ANN202
+    total = 0.0
+    for f in range(a.shape[0]):
+        total += a[f] * b[f]
+    return total
+
+
+@numba.njit(cache=True, fastmath=_DOT_MATH)
+def taste_cosine(unit, item, profiles, inverse_norms, profile):  # noqa: ANN001, ANN201
+    """Cosine of the user's ``profile`` (a row of ``profiles``) with the item's content.
+
+    ``unit``: unit-length content vectors by item row; ``inverse_norms``: see
+    :func:`inverse_lengths`.
+    """
+    width = profiles.shape[1]
+    total = 0.0
+    for c in range(width):
+        total += unit[item, c] * profiles[profile, c]
+    return total * inverse_norms[profile]
+
+
+@numba.njit(cache=True)
+def inverse_lengths(profiles):  # noqa: ANN001, ANN201
+    """1 / the length of each profile (row), 1 for an empty one (which then scores 0)."""
+    out = np.ones(profiles.shape[0])
+    for p in range(profiles.shape[0]):
+        length = math.sqrt(_dot(profiles[p], profiles[p]))
+        if length > 0:
+            out[p] = 1.0 / length
+    return out
+
+
+@numba.njit(cache=True)
+def fill_features(  # noqa: ANN001, ANN201, PLR0913
+    out,
+    signals,
+    items,
+    item_static,
+    unit,
+    profiles,
+    user_log_count,
+    user_mean_rating,
+    gap,
+    segment_scaled,
+    segment_top,
+):
+    """Shared feature rows of (user, item) for each of ``items`` into ``out`` (``FEATURE_NAMES``).
+
+    ``signals``: the user's signal matrix; ``item_static``: per-item columns
+    (log count, is fresh, mean rating, log price, year); ``profiles``: the
+    user's content profiles (slow, fast), shape (0, w) for a user without
+    one; ``segment_scaled / segment_top``: the segment's popularity relative
+    to its top item (0 beyond the array, or when ``segment_top`` is not
+    positive: no segment).
+    """
+    has_taste = profiles.shape[0] >= 2
+    inverse_norms = inverse_lengths(profiles)
+    for r in range(items.shape[0]):
+        item = items[r]
+        cf = signals[ROW_CF, item]
+        mf = signals[ROW_MF, item]
+        popularity = signals[ROW_POPULARITY, item]
+        row = out[r]
+        row[0] = cf
+        row[1] = mf
+        row[2] = popularity
+        row[3] = signals[ROW_UCF, item]
+        row[4] = signals[ROW_BLEND, item]
+        if has_taste:
+            row[5] = taste_cosine(unit, item, profiles, inverse_norms, 0)
+            row[6] = taste_cosine(unit, item, profiles, inverse_norms, 1)
+        else:
+            row[5] = 0.0
+            row[6] = 0.0
+        row[7] = cf * row[5]
+        row[8] = item_static[item, 0]
+        row[9] = item_static[item, 1]
+        row[10] = user_log_count
+        row[11] = item_static[item, 2]
+        row[12] = user_mean_rating
+        row[13] = item_static[item, 3]
+        row[14] = item_static[item, 4]
+        row[15] = gap
+        row[16] = gap * popularity
+        row[17] = gap * cf
+        row[18] = signals[ROW_CF_RECENT, item]
+        if segment_top > 0 and item < segment_scaled.shape[0]:
+            row[19] = segment_scaled[item] / segment_top
+        else:
+            row[19] = 0.0
+        # A linear head cannot tell on its own that MF means something else for
+        # a new item (whose vector is mostly its content prior) than for a warm one.
+        row[20] = mf * item_static[item, 1]
+
+
+@numba.njit(cache=True)
+def predict_heads(features, weights, intercepts, chain, rating_offset):  # noqa: ANN001, ANN201
+    """Every head's prediction per feature row, columns ``P_*``, and the relevance logits.
+
+    ``weights``: one row per head (``P_*`` order), one column per feature.
+
+    Columns 0-4 are probabilities (with ``chain``, add-to-cart and purchase
+    are the funnel products ``p(click) p(cart | click)`` and
+    ``p(cart) p(purchase | cart)``); column 5 is the rating in [1, 5].
+    """
+    n = features.shape[0]
+    n_heads = weights.shape[0]
+    out = np.empty((n, n_heads))
+    logits = np.empty(n)
+    for r in range(n):
+        for h in range(n_heads):
+            raw = intercepts[h] + _dot(features[r], weights[h])
+            if h == P_RATING:
+                out[r, h] = min(max(raw + rating_offset, 1.0), 5.0)
+            else:
+                if h == P_RELEVANCE:
+                    logits[r] = raw
+                clipped = min(max(raw, -_LOGIT_CLIP), _LOGIT_CLIP)
+                out[r, h] = 1.0 / (1.0 + math.exp(-clipped))
+        if chain:
+            out[r, P_ADD_TO_CART] *= out[r, P_CLICK]
+            out[r, P_PURCHASE] *= out[r, P_ADD_TO_CART]
+    return out, logits
+
+
+@numba.njit(cache=True)
+def final_scores(predictions, logits, value_weights):  # noqa: ANN001, ANN201
+    """``logit(relevance) + log(1 + sum_t w_t p_t)``: ``p(relevance) x value`` in log space.
+
+    ``value_weights`` per prediction column (0 for tasks without a head yet).
+    """
+    n = logits.shape[0]
+    out = np.empty(n)
+    for r in range(n):
+        value = 1.0
+        for h in range(value_weights.shape[0]):
+            if value_weights[h] != 0.0:
+                value += value_weights[h] * predictions[r, h]
+        out[r] = logits[r] + math.log(value)
+    return out
+
+
+@numba.njit(cache=True)
+def rank_pool(  # noqa: ANN001, ANN201, PLR0913
+    signals,
+    blocked,
+    n_candidates,
+    fresh_pool,
+    n_fresh,
+    item_static,
+    unit,
+    profiles,
+    user_log_count,
+    user_mean_rating,
+    gap,
+    segment_scaled,
+    segment_top,
+    weights,
+    intercepts,
+    chain,
+    rating_offset,
+    value_weights,
+    k,
+):
+    """One user's ranking (see the module): candidates, features, predictions, scores, top ``k``.
+
+    Returns ``(candidates, n_fresh_taken, features, predictions, scores, chosen)``:
+    the candidates are the blend's best then the fresh ones (the last
+    ``n_fresh_taken``); ``chosen`` are positions in the candidates, best first.
+    """
+    n_items = blocked.shape[0]
+    best = top_indices(signals[ROW_BLEND], ~blocked, min(n_candidates, n_items))
+    fresh = np.empty(0, dtype=np.int64)
+    if n_fresh > 0 and profiles.shape[0] >= 2 and fresh_pool.shape[0] > 0:
+        inverse_norms = inverse_lengths(profiles)
+        in_best = np.zeros(n_items, dtype=np.bool_)
+        for j in best:
+            in_best[j] = True
+        affinity = np.empty(fresh_pool.shape[0])
+        allowed = np.zeros(fresh_pool.shape[0], dtype=np.bool_)
+        n_open = 0
+        for p in range(fresh_pool.shape[0]):
+            item = fresh_pool[p]
+            if item < n_items and not blocked[item]:
+                n_open += 1
+                affinity[p] = taste_cosine(unit, item, profiles, inverse_norms, 0)
+                allowed[p] = True
+            else:
+                affinity[p] = 0.0
+        # The n_fresh closest open items, then only those that are close at all
+        # and not already candidates.
+        picked = top_indices(affinity, allowed, min(n_fresh, n_open))
+        keep = np.zeros(picked.shape[0], dtype=np.bool_)
+        for q in range(picked.shape[0]):
+            keep[q] = affinity[picked[q]] > 0 and not in_best[fresh_pool[picked[q]]]
+        fresh = fresh_pool[picked[keep]]
+    candidates = np.concatenate((best, fresh))
+    features = np.empty((candidates.shape[0], weights.shape[1]))
+    fill_features(
+        features,
+        signals,
+        candidates,
+        item_static,
+        unit,
+        profiles,
+        user_log_count,
+        user_mean_rating,
+        gap,
+        segment_scaled,
+        segment_top,
+    )
+    predictions, logits = predict_heads(features, weights, intercepts, chain, rating_offset)
+    scores = final_scores(predictions, logits, value_weights)
+    everyone = np.ones(candidates.shape[0], dtype=np.bool_)
+    chosen = top_indices(scores, everyone, min(k, candidates.shape[0]))
+    return candidates, fresh.shape[0], features, predictions, scores, chosen
