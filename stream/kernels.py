@@ -24,38 +24,6 @@ ROW_CF, ROW_MF, ROW_POPULARITY, ROW_UCF, ROW_BLEND, ROW_CF_RECENT = range(6)
 
 
 @numba.njit(cache=True, fastmath={"reassoc", "contract"})
-def _dot(a, b):  # noqa: ANN001, ANN202
-    """``a . b``, summed in whatever order vectorises (so not bit-equal to BLAS)."""
-    total = 0.0
-    for f in range(a.shape[0]):
-        total += a[f] * b[f]
-    return total
-
-
-@numba.njit(cache=True)
-def _scale_by_max(raw, inverse, out):  # noqa: ANN001, ANN202
-    """``out = raw * inverse`` (``raw`` alone when ``inverse`` is empty), divided by
-    its maximum when that is positive.
-
-    Simple loops, one job each, so LLVM vectorises them (true division, as
-    numpy does it: no reciprocal, no reassociation).
-    """
-    n = out.shape[0]
-    if inverse.shape[0]:
-        for j in range(n):
-            out[j] = raw[j] * inverse[j]
-    else:
-        for j in range(n):
-            out[j] = raw[j]
-    top = out[0] if n else 0.0
-    for j in range(1, n):
-        top = max(top, out[j])
-    if top > 0:
-        for j in range(n):
-            out[j] = out[j] / top
-
-
-@numba.njit(cache=True)
 def signal_matrix(  # noqa: ANN001, ANN201, PLR0913
     n_items,
     cf_raw,
@@ -80,46 +48,66 @@ def signal_matrix(  # noqa: ANN001, ANN201, PLR0913
     - ``popularity``: ``popularity_scaled * popularity_inverse_top`` (items
       beyond the array: 0);
     - ``ucf``: ``ucf_raw`` divided by its maximum (empty: zeros);
-    - ``blend``: ``recent_cf_weight * cf_recent + sum_r blend_weights[r] * row[blend_rows[r]]``,
-      summed in the order given (float addition is not associative).
+    - ``blend``: ``recent_cf_weight * cf_recent + sum_r blend_weights[r] * row[blend_rows[r]]``.
+
+    Two passes over the items: raw values and their extremes, then scaling
+    and the blend. The arithmetic may be reordered (vectorised sums,
+    multiplying by a reciprocal), so results agree with the numpy
+    expressions to rounding, not bit for bit.
     """
     out = np.zeros((6, n_items))
-    if cf_raw.shape[0]:
-        _scale_by_max(cf_raw, inverse_norms, out[ROW_CF])
-    if cf_recent_raw.shape[0]:
-        _scale_by_max(cf_recent_raw, inverse_norms, out[ROW_CF_RECENT])
-    if ucf_raw.shape[0]:
-        _scale_by_max(ucf_raw, inverse_norms[:0], out[ROW_UCF])
-    if mf_user.shape[0] and n_items:
-        row = out[ROW_MF]
-        for j in range(n_items):
-            row[j] = _dot(mf_items[j], mf_user) + mf_bias[j]
-        low, high = row[0], row[0]
-        for j in range(1, n_items):
-            low = min(low, row[j])
-            high = max(high, row[j])
-        span = high - low
-        if span > 0:
-            for j in range(n_items):
-                row[j] = (row[j] - low) / span
-        else:
-            row[:] = 0.0
-    if popularity_inverse_top > 0:
-        known = min(n_items, popularity_scaled.shape[0])
-        row = out[ROW_POPULARITY]
-        for j in range(known):
-            row[j] = popularity_scaled[j] * popularity_inverse_top
-    # Per item: ((0 + w_0 x_0) + w_1 x_1) + ..., then recent + that, the
-    # order numpy's sum gave; looping over rows outside keeps it per item.
-    blend = out[ROW_BLEND]
-    for r in range(blend_rows.shape[0]):
-        row = out[blend_rows[r]]
-        weight = blend_weights[r]
-        for j in range(n_items):
-            blend[j] += weight * row[j]
-    recent = out[ROW_CF_RECENT]
+    has_cf = cf_raw.shape[0] > 0
+    has_recent = cf_recent_raw.shape[0] > 0
+    has_ucf = ucf_raw.shape[0] > 0
+    has_mf = mf_user.shape[0] > 0 and n_items > 0
+    cf, recent, mf, ucf = out[ROW_CF], out[ROW_CF_RECENT], out[ROW_MF], out[ROW_UCF]
+    cf_top = recent_top = ucf_top = mf_high = -np.inf
+    mf_low = np.inf
     for j in range(n_items):
-        blend[j] = recent_cf_weight * recent[j] + blend[j]
+        if has_cf:
+            cf[j] = cf_raw[j] * inverse_norms[j]
+            cf_top = max(cf_top, cf[j])
+        if has_recent:
+            recent[j] = cf_recent_raw[j] * inverse_norms[j]
+            recent_top = max(recent_top, recent[j])
+        if has_ucf:
+            ucf[j] = ucf_raw[j]
+            ucf_top = max(ucf_top, ucf[j])
+        if has_mf:
+            score = mf_bias[j]
+            row = mf_items[j]
+            for f in range(mf_user.shape[0]):
+                score += row[f] * mf_user[f]
+            mf[j] = score
+            mf_low = min(mf_low, score)
+            mf_high = max(mf_high, score)
+    # A row whose maximum is not positive stays as it is (all zeros or less).
+    cf_scale = 1.0 / cf_top if cf_top > 0 else 1.0
+    recent_scale = 1.0 / recent_top if recent_top > 0 else 1.0
+    ucf_scale = 1.0 / ucf_top if ucf_top > 0 else 1.0
+    mf_span = mf_high - mf_low if has_mf else 0.0
+    mf_scale = 1.0 / mf_span if mf_span > 0 else 0.0
+    known = min(n_items, popularity_scaled.shape[0]) if popularity_inverse_top > 0 else 0
+    popularity = out[ROW_POPULARITY]
+    blend = out[ROW_BLEND]
+    weights = np.zeros(6)
+    for r in range(blend_rows.shape[0]):
+        weights[blend_rows[r]] += blend_weights[r]
+    weights[ROW_CF_RECENT] += recent_cf_weight
+    for j in range(n_items):
+        cf[j] *= cf_scale
+        recent[j] *= recent_scale
+        ucf[j] *= ucf_scale
+        mf[j] = (mf[j] - mf_low) * mf_scale if has_mf else 0.0
+        if j < known:
+            popularity[j] = popularity_scaled[j] * popularity_inverse_top
+        blend[j] = (
+            weights[ROW_CF] * cf[j]
+            + weights[ROW_MF] * mf[j]
+            + weights[ROW_POPULARITY] * popularity[j]
+            + weights[ROW_UCF] * ucf[j]
+            + weights[ROW_CF_RECENT] * recent[j]
+        )
     return out
 
 

@@ -780,6 +780,7 @@ class MultiTaskRecommender(HybridRecommender):
             *self._pair_inputs(user, user_id, n_items, None),
             weights,
             intercepts,
+            known,
             self._heads.mode == "chain",
             self._heads.rating_offset,
             self._value_weights(known),

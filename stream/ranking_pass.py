@@ -201,10 +201,11 @@ def fill_features(  # noqa: ANN001, ANN201, PLR0913
 
 
 @numba.njit(cache=True)
-def predict_heads(features, weights, intercepts, chain, rating_offset):  # noqa: ANN001, ANN201
+def predict_heads(features, weights, intercepts, known, chain, rating_offset):  # noqa: ANN001, ANN201
     """Every head's prediction per feature row, columns ``P_*``, and the relevance logits.
 
-    ``weights``: one row per head (``P_*`` order), one column per feature.
+    ``weights``: one row per head (``P_*`` order), one column per feature;
+    ``known``: nonzero for the heads that have learned (the others are 0).
 
     Columns 0-4 are probabilities (with ``chain``, add-to-cart and purchase
     are the funnel products ``p(click) p(cart | click)`` and
@@ -216,6 +217,9 @@ def predict_heads(features, weights, intercepts, chain, rating_offset):  # noqa:
     logits = np.empty(n)
     for r in range(n):
         for h in range(n_heads):
+            if not known[h]:
+                out[r, h] = 0.0  # a head that has not learned predicts nothing
+                continue
             raw = intercepts[h] + _dot(features[r], weights[h])
             if h == P_RATING:
                 out[r, h] = min(max(raw + rating_offset, 1.0), 5.0)
@@ -264,6 +268,7 @@ def rank_pool(  # noqa: ANN001, ANN201, PLR0913
     segment_top,
     weights,
     intercepts,
+    known,
     chain,
     rating_offset,
     value_weights,
@@ -316,7 +321,7 @@ def rank_pool(  # noqa: ANN001, ANN201, PLR0913
         segment_scaled,
         segment_top,
     )
-    predictions, logits = predict_heads(features, weights, intercepts, chain, rating_offset)
+    predictions, logits = predict_heads(features, weights, intercepts, known, chain, rating_offset)
     scores = final_scores(predictions, logits, value_weights)
     everyone = np.ones(candidates.shape[0], dtype=np.bool_)
     chosen = top_indices(scores, everyone, min(k, candidates.shape[0]))
