@@ -80,6 +80,11 @@ class ItemContent:
         # per user. Titles and text have fixed widths and come first, so a new
         # genre only appends a column.
         self._unit = np.zeros((0, self._fixed_width + 8))
+        # The same vectors, sparse: an item has a handful of title tokens and
+        # genres out of ~80 columns, so scoring reads its nonzeros only
+        # (row r: columns ``_sparse_columns[r, :n]`` with ``_sparse_values``,
+        # n = ``_sparse_count[r]``; the width grows to the fullest item's).
+        self._sparse_columns, self._sparse_values, self._sparse_count = _empty_sparse()
         self._year = np.zeros(0)
         self._has_year = np.zeros(0, dtype=bool)
         self._price = np.zeros(0)
@@ -101,6 +106,11 @@ class ItemContent:
         if "_text" not in state:
             state.update(text_dims=0, text_weight=0.0, _text=np.zeros((state["_year"].shape[0], 1)))
         self.__dict__.update(state)
+        if "_sparse_count" not in state:  # pickled before the sparse vectors were kept
+            self._sparse_columns, self._sparse_values, self._sparse_count = _empty_sparse()
+            self._ensure_sparse(self._unit.shape[0])
+            for item in np.flatnonzero(self._has_content):
+                self._refresh_sparse(int(item))
 
     def set(self, item: int, features: dict[str, Any]) -> None:
         """Record (or replace) the content of ``item`` from catalog features.
@@ -198,6 +208,28 @@ class ItemContent:
         )
         norm = np.linalg.norm(row)
         self._unit[item, : row.shape[0]] = row / norm if norm > 0 else row
+        self._refresh_sparse(item)
+
+    def _refresh_sparse(self, item: int) -> None:
+        """Copy the nonzeros of the item's unit vector into the sparse table."""
+        self._ensure_sparse(item + 1)
+        columns = np.flatnonzero(self._unit[item])
+        if columns.size > self._sparse_columns.shape[1]:
+            width = max(columns.size, 2 * self._sparse_columns.shape[1])
+            for name in ("_sparse_columns", "_sparse_values"):
+                table = getattr(self, name)
+                wider = np.zeros((table.shape[0], width), dtype=table.dtype)
+                wider[:, : table.shape[1]] = table
+                setattr(self, name, wider)
+        self._sparse_count[item] = columns.size
+        self._sparse_columns[item, : columns.size] = columns
+        self._sparse_values[item, : columns.size] = self._unit[item, columns]
+
+    def _ensure_sparse(self, rows: int) -> None:
+        if rows > self._sparse_count.shape[0]:
+            self._sparse_columns = grown(self._sparse_columns, rows)
+            self._sparse_values = grown(self._sparse_values, rows)
+            self._sparse_count = grown(self._sparse_count, rows)
 
     def clear(self, items: np.ndarray) -> None:
         """Forget the content of expired items (their rows will be reused)."""
@@ -206,6 +238,7 @@ class ItemContent:
             table[items] = 0
         self._has_year[items] = False
         self._has_content[items] = False
+        self._sparse_count[items[items < self._sparse_count.shape[0]]] = 0
 
     def _ensure(self, rows: int) -> None:
         if rows <= self._year.shape[0]:
@@ -218,6 +251,7 @@ class ItemContent:
         self._price = grown(self._price, rows)
         self._has_content = grown(self._has_content, rows)
         self._unit = grown(self._unit, rows)
+        self._ensure_sparse(rows)
 
     @property
     def n_genres(self) -> int:
@@ -245,13 +279,15 @@ class ItemContent:
         self._ensure(int(items.max()) + 1)
         return self._unit[items, :width]
 
-    def unit_table(self, rows: int) -> tuple[np.ndarray, int]:
-        """The whole table of unit vectors (at least ``rows`` rows) and its used width.
+    def sparse_table(self, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The unit vectors' nonzeros (columns, values, counts; at least ``rows`` rows) and
+        the vectors' width.
 
-        For compiled loops that read the rows of many items: no copy. Do not modify.
+        For compiled loops that read the vectors of many items: no copy. Do not modify.
         """
         self._ensure(rows)
-        return self._unit, self._fixed_width + max(self.n_genres, 1)
+        width = self._fixed_width + max(self.n_genres, 1)
+        return self._sparse_columns, self._sparse_values, self._sparse_count, width
 
     def has(self, item: int) -> bool:
         """Whether ``item`` has any content (genres, title tokens or a text embedding)."""
@@ -282,6 +318,11 @@ class ItemContent:
     def has_content(self, n_items: int) -> np.ndarray:
         self._ensure(n_items)
         return self._has_content[:n_items]
+
+
+def _empty_sparse() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An empty sparse vector table: columns, values (8 per row to start), counts."""
+    return np.zeros((0, 8), dtype=np.int64), np.zeros((0, 8)), np.zeros(0, dtype=np.int64)
 
 
 def _embedding_or_none(value: Any, dims: int) -> np.ndarray | None:

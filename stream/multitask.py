@@ -46,7 +46,7 @@ from stream.heads import HEAD_ORDER, TaskHeads
 from stream.hybrid import PERSONA_SEPARATOR, HybridRecommender
 from stream.kernels import signal_matrix
 from stream.model import RecommendedItem
-from stream.ranking_pass import fill_features, rank_pool, top_indices
+from stream.ranking_pass import fill_features, rank_pool, top_indices, with_session_gap
 from stream.segments import SegmentPopularity
 from stream.signals import ItemCFProfiles
 from stream.tasks import OpenViews
@@ -216,6 +216,8 @@ class MultiTaskRecommender(HybridRecommender):
     _head_uniform = _EMPTY_FLOAT
     _head_uniform_at = 0
     _value_weights_cache: tuple[tuple, np.ndarray] | None = None
+    # The latest ranking: (user row, state version, candidates, their features).
+    _ranked_last: tuple[int, int, np.ndarray, np.ndarray] | None = None
 
     def __init__(
         self,
@@ -663,11 +665,11 @@ class MultiTaskRecommender(HybridRecommender):
     ) -> tuple[Any, ...]:
         """What the compiled feature rows read besides the signals and items, in
         :func:`~stream.ranking_pass.fill_features` order: item columns and
-        content vectors (covering item rows ``0..rows-1``), the user's content
+        sparse content vectors (covering item rows ``0..rows-1``), the user's content
         profiles, evidence and session gap, and their segment's popularity.
         """
         self._ensure_item_static(rows)
-        unit, width = self._content.unit_table(rows)
+        *content, width = self._content.sparse_table(rows)
         profiles = np.zeros((0, width))
         user_log_count = user_mean_rating = 0.0
         if user is not None:
@@ -681,7 +683,7 @@ class MultiTaskRecommender(HybridRecommender):
         segment_scaled, segment_top = self._segments.table(profile_id)
         return (
             self._item_static,
-            unit,
+            tuple(content),
             profiles,
             user_log_count,
             user_mean_rating,
@@ -724,6 +726,15 @@ class MultiTaskRecommender(HybridRecommender):
         key = (user, item, timestamp, self._state_version)
         if self._last_event_row is not None and self._last_event_row[0] == key:
             return self._last_event_row[1]
+        ranked = self._ranked_last
+        if user is not None and ranked is not None and ranked[:2] == (user, self._state_version):
+            # The user was just ranked and nothing changed since: if the item was
+            # a candidate its row is there, but for the time of the event.
+            position = np.flatnonzero(ranked[2] == item)
+            if position.size:
+                row = with_session_gap(ranked[3][position[0]], self._user_gap(user, timestamp))
+                self._last_event_row = (key, row)
+                return row
         row = self._features(
             user,
             np.array([item]),
@@ -797,6 +808,7 @@ class MultiTaskRecommender(HybridRecommender):
         else:
             positions = chosen.tolist()
         if user is not None:
+            self._ranked_last = (user, self._state_version, candidates, features)
             self._last_pools[user] = (candidates, features)
             self._last_pools.move_to_end(user)
             while len(self._last_pools) > self.vector_cache_size:

@@ -28,6 +28,9 @@ from stream.kernels import ROW_BLEND, ROW_CF, ROW_CF_RECENT, ROW_MF, ROW_POPULAR
 
 #: Columns of the predictions ``rank_pool`` returns (the heads' ``_ORDER``).
 P_RELEVANCE, P_CLICK, P_ADD_TO_CART, P_PURCHASE, P_LIKE, P_RATING = range(6)
+#: Feature columns that depend on the time of scoring (``FEATURE_NAMES``:
+#: ``user_gap``, ``gap_x_popularity``, ``gap_x_cf``) and those they multiply.
+COL_CF, COL_POPULARITY, COL_GAP, COL_GAP_X_POPULARITY, COL_GAP_X_CF = 0, 2, 15, 16, 17
 #: Logits are clipped to this before the sigmoid (as the heads' numpy path does).
 _LOGIT_CLIP = 30.0
 
@@ -112,17 +115,18 @@ def _dot(a, b):  # noqa: ANN001, ANN202
     return total
 
 
-@numba.njit(cache=True, fastmath=_DOT_MATH)
-def taste_cosine(unit, item, profiles, inverse_norms, profile):  # noqa: ANN001, ANN201
+@numba.njit(cache=True)
+def taste_cosine(content, item, profiles, inverse_norms, profile):  # noqa: ANN001, ANN201
     """Cosine of the user's ``profile`` (a row of ``profiles``) with the item's content.
 
-    ``unit``: unit-length content vectors by item row; ``inverse_norms``: see
-    :func:`inverse_lengths`.
+    ``content``: the items' unit-length content vectors as sparse rows
+    (columns, values, counts: :meth:`~stream.features.ItemContent.sparse_table`);
+    ``inverse_norms``: see :func:`inverse_lengths`.
     """
-    width = profiles.shape[1]
+    columns, values, counts = content
     total = 0.0
-    for c in range(width):
-        total += unit[item, c] * profiles[profile, c]
+    for k in range(counts[item]):
+        total += values[item, k] * profiles[profile, columns[item, k]]
     return total * inverse_norms[profile]
 
 
@@ -143,7 +147,7 @@ def fill_features(  # noqa: ANN001, ANN201, PLR0913
     signals,
     items,
     item_static,
-    unit,
+    content,
     profiles,
     user_log_count,
     user_mean_rating,
@@ -154,7 +158,8 @@ def fill_features(  # noqa: ANN001, ANN201, PLR0913
     """Shared feature rows of (user, item) for each of ``items`` into ``out`` (``FEATURE_NAMES``).
 
     ``signals``: the user's signal matrix; ``item_static``: per-item columns
-    (log count, is fresh, mean rating, log price, year); ``profiles``: the
+    (log count, is fresh, mean rating, log price, year); ``content``: the
+    items' content vectors (see :func:`taste_cosine`); ``profiles``: the
     user's content profiles (slow, fast), shape (0, w) for a user without
     one; ``segment_scaled / segment_top``: the segment's popularity relative
     to its top item (0 beyond the array, or when ``segment_top`` is not
@@ -174,8 +179,8 @@ def fill_features(  # noqa: ANN001, ANN201, PLR0913
         row[3] = signals[ROW_UCF, item]
         row[4] = signals[ROW_BLEND, item]
         if has_taste:
-            row[5] = taste_cosine(unit, item, profiles, inverse_norms, 0)
-            row[6] = taste_cosine(unit, item, profiles, inverse_norms, 1)
+            row[5] = taste_cosine(content, item, profiles, inverse_norms, 0)
+            row[6] = taste_cosine(content, item, profiles, inverse_norms, 1)
         else:
             row[5] = 0.0
             row[6] = 0.0
@@ -187,9 +192,9 @@ def fill_features(  # noqa: ANN001, ANN201, PLR0913
         row[12] = user_mean_rating
         row[13] = item_static[item, 3]
         row[14] = item_static[item, 4]
-        row[15] = gap
-        row[16] = gap * popularity
-        row[17] = gap * cf
+        row[COL_GAP] = gap
+        row[COL_GAP_X_POPULARITY] = gap * popularity
+        row[COL_GAP_X_CF] = gap * cf
         row[18] = signals[ROW_CF_RECENT, item]
         if segment_top > 0 and item < segment_scaled.shape[0]:
             row[19] = segment_scaled[item] / segment_top
@@ -198,6 +203,18 @@ def fill_features(  # noqa: ANN001, ANN201, PLR0913
         # A linear head cannot tell on its own that MF means something else for
         # a new item (whose vector is mostly its content prior) than for a warm one.
         row[20] = mf * item_static[item, 1]
+
+
+def with_session_gap(row: np.ndarray, gap: float) -> np.ndarray:
+    """A copy of a feature row (from :func:`fill_features`) as scored at another time.
+
+    Only the session-gap columns depend on when a row is scored.
+    """
+    out = row.copy()
+    out[COL_GAP] = gap
+    out[COL_GAP_X_POPULARITY] = gap * out[COL_POPULARITY]
+    out[COL_GAP_X_CF] = gap * out[COL_CF]
+    return out
 
 
 @numba.njit(cache=True)
@@ -259,7 +276,7 @@ def rank_pool(  # noqa: ANN001, ANN201, PLR0913
     fresh_pool,
     n_fresh,
     item_static,
-    unit,
+    content,
     profiles,
     user_log_count,
     user_mean_rating,
@@ -295,7 +312,7 @@ def rank_pool(  # noqa: ANN001, ANN201, PLR0913
             item = fresh_pool[p]
             if item < n_items and not blocked[item]:
                 n_open += 1
-                affinity[p] = taste_cosine(unit, item, profiles, inverse_norms, 0)
+                affinity[p] = taste_cosine(content, item, profiles, inverse_norms, 0)
                 allowed[p] = True
             else:
                 affinity[p] = 0.0
@@ -313,7 +330,7 @@ def rank_pool(  # noqa: ANN001, ANN201, PLR0913
         signals,
         candidates,
         item_static,
-        unit,
+        content,
         profiles,
         user_log_count,
         user_mean_rating,
