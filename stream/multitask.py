@@ -46,7 +46,7 @@ from stream.heads import HEAD_ORDER, TaskHeads
 from stream.hybrid import PERSONA_SEPARATOR, HybridRecommender
 from stream.kernels import signal_matrix
 from stream.model import RecommendedItem
-from stream.ranking_pass import fill_features, rank_pool, top_indices, with_session_gap
+from stream.ranking_pass import fill_features, rank_user, top_indices, with_session_gap
 from stream.segments import SegmentPopularity
 from stream.signals import ItemCFProfiles
 from stream.tasks import OpenViews
@@ -97,6 +97,13 @@ FEATURE_NAMES = [
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY_FLOAT = np.zeros(0)
+#: Stand-ins for compiled ranking arguments that are not needed in a call.
+_NO_SIGNALS = np.zeros((6, 0))
+_NO_ITEMS_MASK = np.zeros(0, dtype=bool)
+_NO_SIGNAL_INPUTS = (
+    0, _EMPTY_FLOAT, _EMPTY_FLOAT, _EMPTY_FLOAT, _EMPTY_FLOAT, np.zeros((0, 1)), _EMPTY_FLOAT,
+    _EMPTY_FLOAT, 0.0, _EMPTY_FLOAT, _EMPTY, _EMPTY_FLOAT, 0.0,
+)  # fmt: skip
 #: Upper edges of the item-age bins the cold-start map reads (see ``_transfer_inputs``).
 _AGE_EDGES = (1, 2, 3, 4, 5, 10, 20, 1_000)
 
@@ -571,25 +578,42 @@ class MultiTaskRecommender(HybridRecommender):
         A user with no events (``user`` None) whose profile names a ``segment``
         gets MF scores from the segment's mean vector (``segment_prior``).
         """
+        key, prior = self._vector_key(user, segment)
+        matrix = self._cached_vectors(key, n_items, current)
+        if matrix is None:
+            matrix = signal_matrix(*self._signal_inputs(user, n_items, prior))
+            self._store_vectors(key, matrix)
+        return matrix
+
+    def _vector_key(
+        self, user: int | None, segment: str | None
+    ) -> tuple[int | str, np.ndarray | None]:
+        """Where the user's signal matrix is cached, and the MF prior of a user without events."""
         prior = None
         if user is None and self.segment_prior:
             prior = self._segment_vectors.mean(segment)
         key: int | str = (-1 if prior is None else f"segment:{segment}") if user is None else user
+        return key, prior
+
+    def _cached_vectors(self, key: int | str, n_items: int, current: bool) -> np.ndarray | None:
+        """The cached matrix under ``key`` if it will do (see :meth:`_vectors`), else None."""
         cached = self._vector_cache.get(key)
-        if cached is not None and cached[1].shape[1] <= n_items:
-            if not current or (cached[0] == self._state_version and cached[1].shape[1] == n_items):
-                matrix = cached[1]
-                if matrix.shape[1] < n_items:
-                    matrix = np.pad(matrix, ((0, 0), (0, n_items - matrix.shape[1])))
-                    self._vector_cache[key] = (cached[0], matrix)
-                self._vector_cache.move_to_end(key)
-                return matrix
-        matrix = self._signal_matrix(user, n_items, prior)
+        if cached is None or cached[1].shape[1] > n_items:
+            return None
+        if current and (cached[0] != self._state_version or cached[1].shape[1] != n_items):
+            return None
+        matrix = cached[1]
+        if matrix.shape[1] < n_items:
+            matrix = np.pad(matrix, ((0, 0), (0, n_items - matrix.shape[1])))
+            self._vector_cache[key] = (cached[0], matrix)
+        self._vector_cache.move_to_end(key)
+        return matrix
+
+    def _store_vectors(self, key: int | str, matrix: np.ndarray) -> None:
         self._vector_cache[key] = (self._state_version, matrix)
         self._vector_cache.move_to_end(key)
         while len(self._vector_cache) > self.vector_cache_size:
             self._vector_cache.popitem(last=False)
-        return matrix
 
     def _signal_matrix(
         self, user: int | None, n_items: int, prior: np.ndarray | None
@@ -600,6 +624,12 @@ class MultiTaskRecommender(HybridRecommender):
         plus ``cf_recent`` and the blend; an unknown user has popularity only,
         or MF scores from ``prior`` (their segment's mean vector).
         """
+        return signal_matrix(*self._signal_inputs(user, n_items, prior))
+
+    def _signal_inputs(
+        self, user: int | None, n_items: int, prior: np.ndarray | None
+    ) -> tuple[Any, ...]:
+        """The arguments of :func:`~stream.kernels.signal_matrix` for this user."""
         cf_raw = recent_raw = ucf_raw = mf_user = _EMPTY_FLOAT
         if user is not None:
             history = self._history
@@ -618,7 +648,7 @@ class MultiTaskRecommender(HybridRecommender):
             mf_user = prior
         scaled, top = self._popularity.scaled_and_top()
         rows, weights = _blend_arrays(self.blend)
-        return signal_matrix(
+        return (
             n_items,
             cf_raw,
             recent_raw,
@@ -774,17 +804,21 @@ class MultiTaskRecommender(HybridRecommender):
     ) -> list[RecommendedItem]:
         user = self._users.get(user_id)
         segment = self._segments.segment(_profile_id(user_id)) if user is None else None
-        signals = self._vectors(user, n_items, segment=segment)
-        blocked = self._blocked(user, n_items)
-        if outside is not None:
-            blocked |= outside
+        key, prior = self._vector_key(user, segment)
+        signals = self._cached_vectors(key, n_items, current=True)
+        computed = signals is None
         fresh_pool = _EMPTY
         if self.n_fresh_candidates and user is not None:
             fresh_pool = self._fresh_pool(n_items)
         weights, intercepts, known = self._heads.scoring_arrays()
-        candidates, n_fresh, features, predictions, score, chosen = rank_pool(
-            signals,
-            blocked,
+        # One compiled call: the signals (unless cached), the items not to
+        # show, and the ranking itself.
+        signals, blocked, candidates, n_fresh, features, predictions, score, chosen = rank_user(
+            _NO_SIGNALS if computed else signals,
+            self._signal_inputs(user, n_items, prior) if computed else _NO_SIGNAL_INPUTS,
+            self._withdrawn,
+            self._seen_rows(user),
+            _NO_ITEMS_MASK if outside is None else outside,
             self.n_candidates,
             fresh_pool,
             self.n_fresh_candidates,
@@ -797,6 +831,8 @@ class MultiTaskRecommender(HybridRecommender):
             self._value_weights(known),
             k,
         )
+        if computed:
+            self._store_vectors(key, signals)
         if candidates.size == 0:
             return []
         n_explore = self._explorer.slots(k, self.exploration) if self.exploration > 0 else 0
@@ -835,6 +871,13 @@ class MultiTaskRecommender(HybridRecommender):
             )
             self._explorer.shown(np.array([self._items.get(e.item_id) for e in entries]))
         return entries
+
+    def _seen_rows(self, user: int | None) -> np.ndarray:
+        """The items the user has seen (never recommended again), as an array."""
+        if user is None or not self.exclude_seen:
+            return _EMPTY
+        seen = self._history.seen(user)
+        return np.fromiter(seen, dtype=np.int64, count=len(seen))
 
     def _value_weights(self, known: np.ndarray) -> np.ndarray:
         """``task_weights`` per head (``HEAD_ORDER``), 0 for heads that predict nothing yet."""

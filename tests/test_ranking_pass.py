@@ -15,7 +15,7 @@ import pytest
 
 from stream.kernels import learn_pool_pairs
 from stream.multitask import FEATURE_NAMES
-from stream.ranking_pass import top_indices
+from stream.ranking_pass import blocked_items, top_indices
 from tests.test_kernels import CLOSE, reference_features
 
 
@@ -115,3 +115,28 @@ def test_learn_pool_pairs_steps_on_distinct_passed_over_rows(rows):
     assert take == min(4, rows - 1)
     assert len(set(others)) == take and rows // 2 not in others
     assert np.array_equal(weights, before) == (take == 0)  # it learned iff it had pairs
+
+
+def test_blocked_items_joins_withdrawn_seen_and_outside():
+    withdrawn = np.array([True, False, False, False, False, False])
+    seen = np.array([2, 9])  # 9: an item beyond the ranked ones is ignored
+    outside = np.array([False, False, False, False, True, False])
+    assert blocked_items(6, withdrawn, seen, outside).tolist() == [1, 0, 1, 0, 1, 0]
+    assert blocked_items(6, withdrawn[:3], seen, outside[:0]).tolist() == [1, 0, 1, 0, 0, 0]
+
+
+def test_an_event_row_taken_from_the_pool_equals_one_built_afresh(trained):
+    model, users = trained
+    n_items = model._items.capacity
+    for user in users[:8]:
+        user_id = model._users.external(user)
+        model._recommend_user(user_id, 10, n_items, with_reasons=False)
+        candidates, _ = model._last_pools[user]
+        later = model._clock + 3600.0  # the gap columns must follow the event's time
+        for item in (int(candidates[3]), int(candidates[-1])):
+            model._last_event_row = None
+            row = model._event_row(user, item, later, user_id)  # from the pool
+            afresh = model._features(
+                user, np.array([item]), n_items, current=False, now=later, user_id=user_id
+            )[0]
+            assert np.array_equal(row, afresh), (user, item)
