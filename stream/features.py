@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from stream.entities import grown
+from stream.kernels import decay_and_add
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 #: Title words that say nothing about content.
@@ -357,7 +358,7 @@ class UserTaste:
     def __init__(self, content: ItemContent, decays: tuple[float, ...] = (0.95, 0.5)) -> None:
         self.content = content
         self.decays = decays
-        self._decay_column = np.array(decays)[:, None]
+        self._decays = np.array(decays, dtype=float)
         self._profiles: dict[int, np.ndarray] = {}
         # 1 / each profile's length, kept until the profile changes: a user's
         # profiles are read for ~300 items per ranking but change once per event.
@@ -366,6 +367,8 @@ class UserTaste:
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.pop("_norms", None)  # snapshots from before the inverse lengths were kept
         state.setdefault("_inverse_norms", {})
+        if "_decay_column" in state:  # and from before the decays were a flat array
+            state["_decays"] = state.pop("_decay_column")[:, 0].copy()
         self.__dict__.update(state)
 
     def learn(self, user: int, item: int, weight: float) -> None:
@@ -373,8 +376,7 @@ class UserTaste:
             return
         vector = self.content.vector(item)
         profiles = self._aligned(user, vector.shape[0])
-        profiles *= self._decay_column
-        profiles += weight * vector
+        decay_and_add(profiles, self._decays, weight, vector)
         self._inverse_norms.pop(user, None)
 
     def _aligned(self, user: int, width: int) -> np.ndarray:

@@ -44,9 +44,14 @@ from stream.exploration import ThompsonExplorer
 from stream.features import ItemContent, UserTaste
 from stream.heads import HEAD_ORDER, TaskHeads
 from stream.hybrid import PERSONA_SEPARATOR, HybridRecommender
-from stream.kernels import signal_matrix
 from stream.model import RecommendedItem
-from stream.ranking_pass import fill_features, rank_user, top_indices, with_session_gap
+from stream.ranking_pass import (
+    fill_features,
+    rank_user,
+    signal_matrix,
+    top_indices,
+    with_session_gap,
+)
 from stream.segments import SegmentPopularity
 from stream.signals import ItemCFProfiles
 from stream.tasks import OpenViews
@@ -629,7 +634,7 @@ class MultiTaskRecommender(HybridRecommender):
     def _signal_inputs(
         self, user: int | None, n_items: int, prior: np.ndarray | None
     ) -> tuple[Any, ...]:
-        """The arguments of :func:`~stream.kernels.signal_matrix` for this user."""
+        """The arguments of :func:`~stream.ranking_pass.signal_matrix` for this user."""
         cf_raw = recent_raw = ucf_raw = mf_user = _EMPTY_FLOAT
         if user is not None:
             history = self._history

@@ -1,7 +1,8 @@
-"""Ranking one user's candidates in one compiled pass: select, describe, score, pick.
+"""Ranking one user in one compiled call: signals, candidates, features, scores, top k.
 
-Given the user's signal matrix (:func:`stream.kernels.signal_matrix`), one
-call to :func:`rank_pool` does what the multitask model's ranking steps did
+:func:`signal_matrix` scores every item by each retrieval signal (item-CF,
+MF, popularity, user-CF, recent item-CF) and their blend. Given that
+matrix, :func:`rank_pool` does what the multitask model's ranking steps did
 as some forty numpy calls:
 
 1. the ``n_candidates`` open items with the best retrieval blend;
@@ -12,9 +13,20 @@ as some forty numpy calls:
 4. every head's prediction and the final score;
 5. the top ``k`` candidates by that score.
 
+:func:`rank_user` chains the two (and the blocked items) in one call: once
+the loop around it has pushed their code and data out of the CPU caches,
+each compiled call costs more than its arithmetic.
+
 Selections break ties by the lower item row (or candidate position), so a
 ranking does not depend on how a selection algorithm happens to order equal
-values.
+values. Dot products are summed in a vectorised order and scaling
+multiplies by reciprocals, so the numbers agree with the numpy expressions
+these loops replaced to rounding, not bit for bit (``tests/test_kernels.py``,
+``tests/test_ranking_pass.py``).
+
+Every compiled function that calls another lives in this one file: numba's
+on-disk cache is invalidated per source file, so a caller cached in another
+file could keep running a callee's old code.
 """
 
 from __future__ import annotations
@@ -24,16 +36,6 @@ import math
 import numba
 import numpy as np
 
-from stream.kernels import (
-    ROW_BLEND,
-    ROW_CF,
-    ROW_CF_RECENT,
-    ROW_MF,
-    ROW_POPULARITY,
-    ROW_UCF,
-    signal_matrix,
-)
-
 #: Columns of the predictions ``rank_pool`` returns (the heads' ``_ORDER``).
 P_RELEVANCE, P_CLICK, P_ADD_TO_CART, P_PURCHASE, P_LIKE, P_RATING = range(6)
 #: Feature columns that depend on the time of scoring (``FEATURE_NAMES``:
@@ -41,6 +43,97 @@ P_RELEVANCE, P_CLICK, P_ADD_TO_CART, P_PURCHASE, P_LIKE, P_RATING = range(6)
 COL_CF, COL_POPULARITY, COL_GAP, COL_GAP_X_POPULARITY, COL_GAP_X_CF = 0, 2, 15, 16, 17
 #: Logits are clipped to this before the sigmoid (as the heads' numpy path does).
 _LOGIT_CLIP = 30.0
+
+#: Rows of the signal matrix :func:`signal_matrix` fills (``SIGNAL_ROWS`` of the multitask model).
+ROW_CF, ROW_MF, ROW_POPULARITY, ROW_UCF, ROW_BLEND, ROW_CF_RECENT = range(6)
+
+
+@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+def signal_matrix(  # noqa: ANN001, ANN201, PLR0913
+    n_items,
+    cf_raw,
+    cf_recent_raw,
+    inverse_norms,
+    mf_user,
+    mf_items,
+    mf_bias,
+    popularity_scaled,
+    popularity_inverse_top,
+    ucf_raw,
+    blend_rows,
+    blend_weights,
+    recent_cf_weight,
+):
+    """One user's signal matrix, shape ``(6, n_items)``, rows ``ROW_*``.
+
+    - ``cf``, ``cf_recent``: raw item-CF sums times ``inverse_norms``, divided
+      by their maximum when positive (an empty raw array: all zeros);
+    - ``mf``: the MF scores ``mf_items[j] . mf_user + mf_bias[j]`` min-max
+      scaled to [0, 1] (an empty ``mf_user``: zeros);
+    - ``popularity``: ``popularity_scaled * popularity_inverse_top`` (items
+      beyond the array: 0);
+    - ``ucf``: ``ucf_raw`` divided by its maximum (empty: zeros);
+    - ``blend``: ``recent_cf_weight * cf_recent + sum_r blend_weights[r] * row[blend_rows[r]]``.
+
+    Two passes over the items: raw values and their extremes, then scaling
+    and the blend. The arithmetic may be reordered (vectorised sums,
+    multiplying by a reciprocal), so results agree with the numpy
+    expressions to rounding, not bit for bit.
+    """
+    out = np.zeros((6, n_items))
+    has_cf = cf_raw.shape[0] > 0
+    has_recent = cf_recent_raw.shape[0] > 0
+    has_ucf = ucf_raw.shape[0] > 0
+    has_mf = mf_user.shape[0] > 0 and n_items > 0
+    cf, recent, mf, ucf = out[ROW_CF], out[ROW_CF_RECENT], out[ROW_MF], out[ROW_UCF]
+    cf_top = recent_top = ucf_top = mf_high = -np.inf
+    mf_low = np.inf
+    for j in range(n_items):
+        if has_cf:
+            cf[j] = cf_raw[j] * inverse_norms[j]
+            cf_top = max(cf_top, cf[j])
+        if has_recent:
+            recent[j] = cf_recent_raw[j] * inverse_norms[j]
+            recent_top = max(recent_top, recent[j])
+        if has_ucf:
+            ucf[j] = ucf_raw[j]
+            ucf_top = max(ucf_top, ucf[j])
+        if has_mf:
+            score = mf_bias[j]
+            row = mf_items[j]
+            for f in range(mf_user.shape[0]):
+                score += row[f] * mf_user[f]
+            mf[j] = score
+            mf_low = min(mf_low, score)
+            mf_high = max(mf_high, score)
+    # A row whose maximum is not positive stays as it is (all zeros or less).
+    cf_scale = 1.0 / cf_top if cf_top > 0 else 1.0
+    recent_scale = 1.0 / recent_top if recent_top > 0 else 1.0
+    ucf_scale = 1.0 / ucf_top if ucf_top > 0 else 1.0
+    mf_span = mf_high - mf_low if has_mf else 0.0
+    mf_scale = 1.0 / mf_span if mf_span > 0 else 0.0
+    known = min(n_items, popularity_scaled.shape[0]) if popularity_inverse_top > 0 else 0
+    popularity = out[ROW_POPULARITY]
+    blend = out[ROW_BLEND]
+    weights = np.zeros(6)
+    for r in range(blend_rows.shape[0]):
+        weights[blend_rows[r]] += blend_weights[r]
+    weights[ROW_CF_RECENT] += recent_cf_weight
+    for j in range(n_items):
+        cf[j] *= cf_scale
+        recent[j] *= recent_scale
+        ucf[j] *= ucf_scale
+        mf[j] = (mf[j] - mf_low) * mf_scale if has_mf else 0.0
+        if j < known:
+            popularity[j] = popularity_scaled[j] * popularity_inverse_top
+        blend[j] = (
+            weights[ROW_CF] * cf[j]
+            + weights[ROW_MF] * mf[j]
+            + weights[ROW_POPULARITY] * popularity[j]
+            + weights[ROW_UCF] * ucf[j]
+            + weights[ROW_CF_RECENT] * recent[j]
+        )
+    return out
 
 
 @numba.njit(cache=True, inline="always")
@@ -397,7 +490,7 @@ def rank_user(  # noqa: ANN001, ANN201, PLR0913
     value_weights,
     k,
 ):
-    """One user's whole ranking in one call: :func:`~stream.kernels.signal_matrix`
+    """One user's whole ranking in one call: :func:`signal_matrix`
     (unless ``signals`` has columns: a cached matrix), :func:`blocked_items`,
     then :func:`rank_pool`.
 

@@ -1,8 +1,8 @@
 """The compiled ranking loops give the numpy expressions' numbers.
 
 The reference functions below are the multitask model's signal and feature
-code as it was written in numpy before ``stream.kernels`` and
-``stream.ranking_pass`` replaced it. Dot products (MF scores, content
+code as it was written in numpy before ``stream.ranking_pass`` replaced it.
+Dot products (MF scores, content
 cosines) are summed in a vectorised order rather than BLAS's, so values
 agree to rounding (``CLOSE``), not bit for bit; everything else is the same
 arithmetic.

@@ -124,6 +124,15 @@ def _add_row(out, item, scale, head, target_of, value, next_of):  # noqa: ANN001
 
 
 @numba.njit(cache=True)
+def _scale_then_add_row(out, factor, item, scale, head, target_of, value, next_of):  # noqa: ANN001, ANN202
+    """``out *= factor``, then ``out[j] += scale * co(item, j)`` (no row when ``item`` < 0)."""
+    for j in range(out.shape[0]):
+        out[j] *= factor
+    if item >= 0:
+        _add_row(out, item, scale, head, target_of, value, next_of)
+
+
+@numba.njit(cache=True)
 def _values_of(sources, target, keys, entries, shift, value):  # noqa: ANN001, ANN202
     """``co(source, target)`` for each of ``sources`` (0 where never paired)."""
     out = np.zeros(sources.shape[0])
@@ -283,6 +292,11 @@ class PairTable:
         if item < self.head.shape[0]:
             _add_row(out, item, scale, self.head, self.target, self.value, self.next)
 
+    def scale_then_add_row(self, out: np.ndarray, factor: float, item: int, scale: float) -> None:
+        """``out *= factor`` and then :meth:`add_row`, in one compiled call."""
+        row = item if 0 <= item < self.head.shape[0] else -1
+        _scale_then_add_row(out, factor, row, scale, self.head, self.target, self.value, self.next)
+
     def add_rows(self, out: np.ndarray, items: np.ndarray, scales: np.ndarray) -> None:
         if items.size and int(items.max()) >= self.head.shape[0]:
             keep = items < self.head.shape[0]
@@ -411,6 +425,15 @@ class ItemCooccurrence:
         if item >= self._totals.shape[0] or self._totals[item] <= 0:
             return
         self._pairs.add_row(out, item, scale / self._totals[item] ** self.alpha)
+
+    def decay_then_add_row_to(self, out: np.ndarray, decay: float, item: int, scale: float) -> None:
+        """``out *= decay``, then :meth:`add_row_to` (one compiled call: a carried
+        score vector's step, see :class:`~stream.signals.profiles.ItemCFProfiles`)."""
+        if item >= self._totals.shape[0] or self._totals[item] <= 0:
+            item, scale = -1, 0.0
+        else:
+            scale = scale / self._totals[item] ** self.alpha
+        self._pairs.scale_then_add_row(out, decay, item, scale)
 
     def add_rows_to(self, out: np.ndarray, items: np.ndarray, scales: np.ndarray) -> None:
         """:meth:`add_row_to` for each of ``items`` with its scale, in order."""

@@ -88,7 +88,7 @@ class DecayedPopularity:
     def scaled_and_top(self) -> tuple[np.ndarray, float]:
         """The stored (scaled) scores and the top one: ``scaled / top`` is :meth:`relative`.
 
-        For compiled loops that read popularity item by item (``stream.kernels``).
+        For compiled loops that read popularity item by item (``stream.ranking_pass``).
         """
         return self._scaled, self._top
 

@@ -50,9 +50,10 @@ class ItemCFProfiles:
             return  # built from history on the next ranking
         if vector.shape[0] < n_items:
             vector = self._vectors[user] = _widened(vector, n_items)
-        vector *= self.decay
         if weight > 0:
-            self.cooccurrence.add_row_to(vector, item, weight)
+            self.cooccurrence.decay_then_add_row_to(vector, self.decay, item, weight)
+        else:
+            vector *= self.decay
         self._since_refresh[user] = self._since_refresh.get(user, 0) + 1
 
     def scores(
