@@ -52,8 +52,10 @@ class _RiverHead:
         self.n_learned = 0
         self._weights: np.ndarray | None = None
 
-    def learn(self, row: np.ndarray, target: bool | float) -> None:
-        self.model.learn_one(dict(zip(self.names, row.tolist(), strict=True)), target)
+    def learn(self, row: np.ndarray | dict[str, float], target: bool | float) -> None:
+        """Learn one example: a feature row, or the row already as River's dict."""
+        x = row if isinstance(row, dict) else dict(zip(self.names, row.tolist(), strict=True))
+        self.model.learn_one(x, target)
         self.n_learned += 1
         self._weights = None
 
@@ -175,6 +177,8 @@ class TaskHeads:
         self._stack_weights = np.zeros((len(_ORDER), len(names)))
         self._stack_intercepts = np.zeros(len(_ORDER))
         self._stack_versions = [-1] * len(_ORDER)
+        # The last row learned and its dict (see _as_dict); not pickled.
+        self._row_dict: tuple[np.ndarray, dict[str, float]] | None = None
 
     def learn_relevance(self, difference: np.ndarray) -> None:
         """A pairwise example: features of the engaged item minus a passed-over one."""
@@ -186,28 +190,43 @@ class TaskHeads:
         """Pairwise examples from one candidate pool: the engaged row against ``n_pairs`` others."""
         self.relevance.learn_pool(features, picked, n_pairs, draws)
 
+    def _as_dict(self, row: np.ndarray) -> dict[str, float]:
+        """The row as River's dict, built once per row: several heads learn the same one."""
+        cached = self._row_dict
+        if cached is None or cached[0] is not row:
+            cached = self._row_dict = (
+                row,
+                dict(zip(self.relevance.names, row.tolist(), strict=True)),
+            )
+        return cached[1]
+
     def learn_labels(self, row: np.ndarray, labels: dict[str, int]) -> None:
         """Learn the task labels of one impression or rating (see :mod:`stream.tasks`)."""
+        x = self._as_dict(row)
         if "click" in labels:
             clicked, carted = bool(labels["click"]), bool(labels["add_to_cart"])
             purchased = bool(labels["purchase"])
-            self.click.learn(row, clicked)
+            self.click.learn(x, clicked)
             if self.mode == "chain":
                 if clicked:
-                    self.add_to_cart.learn(row, carted)
+                    self.add_to_cart.learn(x, carted)
                 if carted:
-                    self.purchase.learn(row, purchased)
+                    self.purchase.learn(x, purchased)
             else:
-                self.add_to_cart.learn(row, carted)
-                self.purchase.learn(row, purchased)
+                self.add_to_cart.learn(x, carted)
+                self.purchase.learn(x, purchased)
         if "like" in labels:
-            self.like.learn(row, bool(labels["like"]))
+            self.like.learn(x, bool(labels["like"]))
 
     def learn_rating(self, row: np.ndarray, stars: float) -> None:
-        self.rating.learn(row, stars - self.rating_offset)
+        self.rating.learn(self._as_dict(row), stars - self.rating_offset)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_row_dict": None}
 
     def __setstate__(self, state: dict) -> None:
         # Snapshots from when the stack was (features, heads): rebuilt on first use.
+        state.setdefault("_row_dict", None)
         self.__dict__.update(state)
         if self._stack_weights.shape[0] != len(_ORDER):
             self._stack_weights = np.zeros((len(_ORDER), len(self.relevance.names)))
