@@ -5,7 +5,7 @@ Run: ``python bench/stage_costs.py [--dataset ml-100k] [--limit 20000] [--model 
 
 The prequential loop runs as ``streamrec evaluate`` runs it, with a timer
 around each stage of the model. Stages nest (``recommend`` contains
-``signals``, ``candidates``, ...), so the column does not add up; the
+its inputs and the compiled ranking call), so the column does not add up; the
 ``total`` line is the whole loop, evaluator included. Timers cost about
 0.3 us each, a few percent of the total.
 """
@@ -26,22 +26,22 @@ from stream.evaluation import prequential  # noqa: E402
 from stream.registry import DEFAULT_MODEL, build_model  # noqa: E402
 
 #: (label, owners, method): the method is timed on each named attribute of
-#: the model ("" is the model itself), in display order.
+#: the model ("" is the model itself; "module:NAME" is a function of the
+#: module the model's class is defined in), in display order.
 STAGES = [
     ("predict_tasks (event row + heads)", [""], "predict_tasks"),
     ("recommend", [""], "recommend"),
-    ("  signals over the catalog", [""], "_signal_matrix"),
+    ("  signal inputs (carried vectors)", [""], "_signal_inputs"),
     ("    item-CF vectors (both)", ["_cf_profiles", "_cf_recent"], "scores"),
-    ("    MF scores", ["_mf"], "score"),
     ("    user-CF scores", ["_neighbourhood"], "scores"),
-    ("  blocked items", [""], "_blocked"),
-    ("  candidates (blend top + fresh)", [""], "_candidates"),
-    ("  features (candidates, event row)", [""], "_features"),
-    ("    content affinity", ["_taste"], "affinity"),
-    ("  heads predict", ["_heads"], "predict"),
-    ("  diversify / top-k", [""], "_diversify"),
+    ("  seen items", [""], "_seen_rows"),
+    ("  user and item inputs", [""], "_pair_inputs"),
+    ("  compiled ranking (one call)", ["module:"], "rank_user"),
     ("learn_one", [""], "learn_one"),
     ("  heads learn (River + pairwise)", [""], "_learn_heads"),
+    ("    River heads (like, rating, funnel)", ["_heads"], "learn_labels"),
+    ("    River heads (like, rating, funnel)", ["_heads"], "learn_rating"),
+    ("    relevance pairs (compiled)", ["_heads"], "learn_relevance_pool"),
     ("  item co-occurrence", ["_cooccurrence"], "learn"),
     ("  user neighbourhood", ["_neighbourhood"], "learn"),
     ("  item-CF profiles (both)", ["_cf_profiles", "_cf_recent"], "learn"),
@@ -54,9 +54,13 @@ def instrument(model: object) -> tuple[Counter, Counter]:
     """Wrap each stage's method on its owners; returns (nanoseconds, calls) by label."""
     spent: Counter = Counter()
     calls: Counter = Counter()
+    module = sys.modules[type(model).__module__]
     for label, owners, method in STAGES:
         for owner_name in owners:
-            owner = getattr(model, owner_name, None) if owner_name else model
+            if owner_name == "module:":
+                owner = module
+            else:
+                owner = getattr(model, owner_name, None) if owner_name else model
             if owner is not None and hasattr(owner, method):
                 setattr(owner, method, _timed(getattr(owner, method), label, spent, calls))
     return spent, calls
@@ -91,7 +95,7 @@ def main() -> None:
     print(("command: python bench/stage_costs.py " + shlex.join(sys.argv[1:])).rstrip())
     print(f"dataset: {dataset.name}, {n:,} events, model {args.model}, HR@10 {result.hit_rate:.4f}")
     print(f"{'stage':40s} {'us/event':>9s} {'calls/event':>12s}")
-    for label, _, _ in STAGES:
+    for label in dict.fromkeys(label for label, _, _ in STAGES):
         if calls[label]:
             print(f"{label:40s} {spent[label] / n / 1000:9.1f} {calls[label] / n:12.2f}")
     print(f"{'total (whole loop, evaluator included)':40s} {elapsed / n * 1e6:9.1f}")

@@ -16,6 +16,10 @@ Ranking one user goes in four steps:
 5. **Exploration** (``exploration``, 0 = off): a bounded share of the slots
    goes to items with little evidence, picked by Thompson sampling.
 
+Steps 1 to 3 and the top k are one compiled call
+(:func:`~stream.ranking_pass.rank_user`); this class gathers its inputs
+and turns its output into the list.
+
 Cold start (``docs/transfer.md``): a cold item's MF embedding carries a prior
 predicted from its catalog features by a map learned from the warm items; a
 new user's starts at their demographic segment's mean. With ``domain``, a
