@@ -1,0 +1,99 @@
+"""What a compiled call costs warm and cold: why the evaluation loop is slower than its parts.
+
+Run: ``python bench/cold_calls.py [--events 20000] [--sweep-mb 32]``
+
+Learns the first ``--events`` MovieLens-100K events with the default model
+(ranking for each, as ``streamrec evaluate`` does), keeps the arguments of
+its last compiled ranking call (``stream.ranking_pass.rank_user``), and then
+times that same call two ways:
+
+- warm: called over and over, so its code and data stay in the CPU caches;
+- cold: each call preceded by a sweep over ``--sweep-mb`` of memory, which
+  pushes them out, as the rest of an event's work does inside the loop.
+
+A compiled function that does nothing is timed the same two ways: what is
+left is the cost of getting into compiled code at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import stream.multitask as multitask  # noqa: E402
+from stream.datasets import load_dataset  # noqa: E402
+from stream.evaluation import prequential  # noqa: E402
+from stream.registry import build_model  # noqa: E402
+
+
+@numba.njit(cache=True)
+def _nothing(values):  # noqa: ANN001, ANN202
+    return values.shape[0]
+
+
+def _median_us(call, before, repeats: int) -> float:  # noqa: ANN001
+    times = []
+    for _ in range(repeats):
+        before()
+        started = time.perf_counter_ns()
+        call()
+        times.append(time.perf_counter_ns() - started)
+    return float(np.median(times)) / 1000.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--sweep-mb", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=500)
+    args = parser.parse_args()
+
+    captured: list[tuple] = []
+    original = multitask.rank_user
+
+    def capture(*call_args):  # noqa: ANN002, ANN202
+        captured[:] = [call_args]
+        return original(*call_args)
+
+    multitask.rank_user = capture
+    data = load_dataset("ml-100k")
+    model = build_model("multitask")
+    prequential(model, data.events[: args.events], catalog=data.items, profiles=data.profiles)
+    multitask.rank_user = original
+    # The signals as the call computed them (a cached matrix is not passed on).
+    ranking_args = captured[0]
+
+    sweep = np.ones(args.sweep_mb * 1024 * 1024 // 8)
+    small = np.zeros(4)
+
+    def evict() -> None:
+        sweep.sum()
+
+    def no_op() -> None:
+        pass
+
+    rows = [
+        ("ranking call (rank_user)", lambda: original(*ranking_args)),
+        ("compiled function doing nothing", lambda: _nothing(small)),
+    ]
+    print(("command: python bench/cold_calls.py " + shlex.join(sys.argv[1:])).rstrip())
+    print(f"state after {args.events:,} MovieLens-100K events; median of {args.repeats} calls")
+    print(f"{'call':34s} {'warm us':>9s} {'cold us':>9s}")
+    for label, call in rows:
+        call()  # compiled and loaded before timing
+        warm = _median_us(call, no_op, args.repeats)
+        cold = _median_us(call, evict, args.repeats)
+        print(f"{label:34s} {warm:9.1f} {cold:9.1f}")
+    print(f"(cold: each call after a sweep over {args.sweep_mb} MB of memory)")
+
+
+if __name__ == "__main__":
+    main()
