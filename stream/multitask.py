@@ -696,14 +696,14 @@ class MultiTaskRecommender(HybridRecommender):
         signals = self._vectors(user, n_items, current=current, segment=segment)
         rows = max(n_items, int(items.max()) + 1 if items.size else 0)
         out = np.empty((items.shape[0], len(FEATURE_NAMES)))
-        fill_features(out, signals, items, *self._pair_inputs(user, user_id, rows, now))
+        fill_features(out, signals, items, self._pair_inputs(user, user_id, rows, now))
         return out
 
     def _pair_inputs(
         self, user: int | None, user_id: str | None, rows: int, now: float | None
     ) -> tuple[Any, ...]:
-        """What the compiled feature rows read besides the signals and items, in
-        :func:`~stream.ranking_pass.fill_features` order: item columns and
+        """What the compiled feature rows read besides the signals and items (the
+        ``pair_inputs`` of :func:`~stream.ranking_pass.fill_features`): item columns and
         sparse content vectors (covering item rows ``0..rows-1``), the user's content
         profiles, evidence and session gap, and their segment's popularity.
         """
@@ -831,7 +831,7 @@ class MultiTaskRecommender(HybridRecommender):
             self.n_candidates,
             fresh_pool,
             self.n_fresh_candidates,
-            *self._pair_inputs(user, user_id, n_items, None),
+            self._pair_inputs(user, user_id, n_items, None),
             weights,
             intercepts,
             known,

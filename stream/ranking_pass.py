@@ -243,29 +243,28 @@ def inverse_lengths(profiles):  # noqa: ANN001, ANN201
 
 
 @numba.njit(cache=True)
-def fill_features(  # noqa: ANN001, ANN201, PLR0913
-    out,
-    signals,
-    items,
-    item_static,
-    content,
-    profiles,
-    user_log_count,
-    user_mean_rating,
-    gap,
-    segment_scaled,
-    segment_top,
-):
+def fill_features(out, signals, items, pair_inputs):  # noqa: ANN001, ANN201
     """Shared feature rows of (user, item) for each of ``items`` into ``out`` (``FEATURE_NAMES``).
 
-    ``signals``: the user's signal matrix; ``item_static``: per-item columns
-    (log count, is fresh, mean rating, log price, year); ``content``: the
-    items' content vectors (see :func:`taste_cosine`); ``profiles``: the
-    user's content profiles (slow, fast), shape (0, w) for a user without
-    one; ``segment_scaled / segment_top``: the segment's popularity relative
-    to its top item (0 beyond the array, or when ``segment_top`` is not
-    positive: no segment).
+    ``signals``: the user's signal matrix. ``pair_inputs``: everything else a
+    row reads, as a tuple ``(item_static, content, profiles, user_log_count,
+    user_mean_rating, gap, segment_scaled, segment_top)``: per-item columns
+    (log count, is fresh, mean rating, log price, year); the items' content
+    vectors (see :func:`taste_cosine`); the user's content profiles (slow,
+    fast), shape (0, w) for a user without one; the user's evidence and
+    session gap; and the segment's popularity relative to its top item (0
+    beyond the array, or when ``segment_top`` is not positive: no segment).
     """
+    (
+        item_static,
+        content,
+        profiles,
+        user_log_count,
+        user_mean_rating,
+        gap,
+        segment_scaled,
+        segment_top,
+    ) = pair_inputs
     has_taste = profiles.shape[0] >= 2
     inverse_norms = inverse_lengths(profiles)
     for r in range(items.shape[0]):
@@ -376,14 +375,7 @@ def rank_pool(  # noqa: ANN001, ANN201, PLR0913
     n_candidates,
     fresh_pool,
     n_fresh,
-    item_static,
-    content,
-    profiles,
-    user_log_count,
-    user_mean_rating,
-    gap,
-    segment_scaled,
-    segment_top,
+    pair_inputs,
     weights,
     intercepts,
     known,
@@ -394,11 +386,16 @@ def rank_pool(  # noqa: ANN001, ANN201, PLR0913
 ):
     """One user's ranking (see the module): candidates, features, predictions, scores, top ``k``.
 
+    ``pair_inputs``: see :func:`fill_features`; ``weights``, ``intercepts``,
+    ``known``, ``chain``, ``rating_offset``: see :func:`predict_heads`;
+    ``value_weights``: see :func:`final_scores`.
+
     Returns ``(candidates, n_fresh_taken, features, predictions, scores, chosen)``:
     the candidates are the blend's best then the fresh ones (the last
     ``n_fresh_taken``); ``chosen`` are positions in the candidates, best first.
     """
     n_items = blocked.shape[0]
+    content, profiles = pair_inputs[1], pair_inputs[2]
     best = top_indices(signals[ROW_BLEND], ~blocked, min(n_candidates, n_items))
     fresh = np.empty(0, dtype=np.int64)
     if n_fresh > 0 and profiles.shape[0] >= 2 and fresh_pool.shape[0] > 0:
@@ -426,19 +423,7 @@ def rank_pool(  # noqa: ANN001, ANN201, PLR0913
         fresh = fresh_pool[picked[keep]]
     candidates = np.concatenate((best, fresh))
     features = np.empty((candidates.shape[0], weights.shape[1]))
-    fill_features(
-        features,
-        signals,
-        candidates,
-        item_static,
-        content,
-        profiles,
-        user_log_count,
-        user_mean_rating,
-        gap,
-        segment_scaled,
-        segment_top,
-    )
+    fill_features(features, signals, candidates, pair_inputs)
     predictions, logits = predict_heads(features, weights, intercepts, known, chain, rating_offset)
     scores = final_scores(predictions, logits, value_weights)
     everyone = np.ones(candidates.shape[0], dtype=np.bool_)
@@ -465,64 +450,18 @@ def blocked_items(n_items, withdrawn, seen, outside):  # noqa: ANN001, ANN201
 
 
 @numba.njit(cache=True)
-def rank_user(  # noqa: ANN001, ANN201, PLR0913
-    signals,
-    signal_inputs,
-    withdrawn,
-    seen,
-    outside,
-    n_candidates,
-    fresh_pool,
-    n_fresh,
-    item_static,
-    content,
-    profiles,
-    user_log_count,
-    user_mean_rating,
-    gap,
-    segment_scaled,
-    segment_top,
-    weights,
-    intercepts,
-    known,
-    chain,
-    rating_offset,
-    value_weights,
-    k,
-):
-    """One user's whole ranking in one call: :func:`signal_matrix`
-    (unless ``signals`` has columns: a cached matrix), :func:`blocked_items`,
-    then :func:`rank_pool`.
+def rank_user(signals, signal_inputs, withdrawn, seen, outside, *pool_arguments):  # noqa: ANN001, ANN002, ANN201
+    """One user's whole ranking in one call: :func:`signal_matrix` (unless
+    ``signals`` has columns: a cached matrix), :func:`blocked_items`, then
+    :func:`rank_pool` with ``pool_arguments`` (its arguments after ``blocked``).
 
     Each compiled call costs more than its arithmetic once the loop around
-    it has pushed its code and data out of the CPU caches, so ranking makes
-    one call, not three.
+    it has pushed its data out of the CPU caches, so ranking makes one call,
+    not three.
 
     Returns ``(signals, blocked)`` followed by what :func:`rank_pool` returns.
     """
     if signals.shape[1] == 0:
         signals = signal_matrix(*signal_inputs)
     blocked = blocked_items(signals.shape[1], withdrawn, seen, outside)
-    candidates, n_taken, features, predictions, scores, chosen = rank_pool(
-        signals,
-        blocked,
-        n_candidates,
-        fresh_pool,
-        n_fresh,
-        item_static,
-        content,
-        profiles,
-        user_log_count,
-        user_mean_rating,
-        gap,
-        segment_scaled,
-        segment_top,
-        weights,
-        intercepts,
-        known,
-        chain,
-        rating_offset,
-        value_weights,
-        k,
-    )
-    return signals, blocked, candidates, n_taken, features, predictions, scores, chosen
+    return (signals, blocked) + rank_pool(signals, blocked, *pool_arguments)
