@@ -60,9 +60,10 @@ from stream.segments import SegmentPopularity
 from stream.signals import ItemCFProfiles
 from stream.tasks import OpenViews
 
-#: Value of each behaviour: the final score is
-#: ``p(relevance) * (1 + sum_t weight_t * p_t)``, where the funnel and like
-#: heads predict how far an engagement goes given that it happens.
+#: Value of each behaviour: candidates are ordered by
+#: ``odds(relevance) * (1 + sum_t weight_t * p_t)`` (the score is its log),
+#: where the funnel and like heads predict how far an engagement goes given
+#: that it happens.
 DEFAULT_TASK_WEIGHTS: dict[str, float] = {
     "click": 0.2,
     "add_to_cart": 0.2,
@@ -173,7 +174,7 @@ class MultiTaskRecommender(HybridRecommender):
     ----------
     task_weights
         Value of each behaviour (``click``, ``add_to_cart``, ``purchase``,
-        ``like``): the score is ``p(relevance) * (1 + sum_t weight_t * p_t)``.
+        ``like``): the score is ``log(odds(relevance) * (1 + sum_t weight_t * p_t))``.
     task_mode
         ``"chain"`` (ESMM-style funnel) or ``"single"`` (independent heads,
         the counterpart the chain is measured against).
@@ -199,7 +200,7 @@ class MultiTaskRecommender(HybridRecommender):
         default: 0.5 and 1.0 lowered HR@10 on the first 30,000 MovieLens events).
     vector_cache_size
         Users whose last signal vectors are kept for learning-time features
-        (memory: this many x 5 x items floats).
+        (memory: this many x 6 x items floats).
     cold_start_transfer
         Give items with fewer than ``fresh_threshold`` events an MF embedding
         predicted from their content (:class:`~stream.coldstart.ContentEmbeddingMap`,
@@ -326,6 +327,17 @@ class MultiTaskRecommender(HybridRecommender):
         self._since_refit = 0
         self._explorer = ThompsonExplorer(seed=self.seed + 2)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        names = list(self._heads.relevance.names)
+        if names != FEATURE_NAMES:
+            # Heads learned over another feature layout cannot score today's
+            # rows (and the compiled ranking writes every column of a row).
+            raise ValueError(
+                f"this model's task heads read {len(names)} features, this version of "
+                f"streamrec builds {len(FEATURE_NAMES)}: pretrain or checkpoint it again"
+            )
+
     def params(self) -> dict[str, Any]:
         """Every constructor argument, the underlying hybrid's included.
 
@@ -340,6 +352,8 @@ class MultiTaskRecommender(HybridRecommender):
     # ------------------------------------------------------------------ learning
 
     def add_item(self, item: Item) -> None:
+        # The item's catalog columns may change: no event row from before.
+        self._ranked_last = self._last_event_row = None
         super().add_item(item)
         row = self._items.get(item.item_id)
         assert row is not None
@@ -353,6 +367,8 @@ class MultiTaskRecommender(HybridRecommender):
         # A profile expires with the user's state, not on its own: profiles of
         # users yet to act are bounded by the compacted profiles topic itself.
         self._segments.set_profile(profile.user_id, profile.features)
+        # The user's segment may change: no event row from before.
+        self._ranked_last = self._last_event_row = None
 
     def _refresh_item_static(self, item: int, *, content: bool = False) -> None:
         """Recompute the item's evidence columns (and, with ``content``, its catalog columns)."""
@@ -629,7 +645,7 @@ class MultiTaskRecommender(HybridRecommender):
     ) -> np.ndarray:
         """Rows ``SIGNAL_ROWS`` over every item, computed in one compiled pass.
 
-        The same numbers as the hybrid's per-signal vectors (``_signal_vectors``)
+        The hybrid's per-signal vectors (``_signal_vectors``), to rounding,
         plus ``cf_recent`` and the blend; an unknown user has popularity only,
         or MF scores from ``prior`` (their segment's mean vector).
         """
@@ -898,14 +914,14 @@ class MultiTaskRecommender(HybridRecommender):
         return cached[1]
 
     def _final_score(self, predictions: dict[str, np.ndarray]) -> np.ndarray:
-        """``log p(relevance) + log(1 + sum_t w_t p_t)``; pops ``relevance_logit``."""
+        """``logit(relevance) + log(1 + sum_t w_t p_t)``; pops ``relevance_logit``."""
         value = 1.0 + sum(
             self.task_weights[task] * values
             for task, values in predictions.items()
             if task in self.task_weights
         )
-        # Log-space product: relevance logit + log value keeps the order of
-        # p(relevance) * value without squashing distinctions near p = 1.
+        # The log of odds(relevance) * value: the relevance logit does not
+        # squash distinctions near p = 1 the way p(relevance) would.
         return predictions.pop("relevance_logit") + np.log(value)
 
     def _explore(self, blocked: np.ndarray, n_items: int, n: int) -> np.ndarray:
@@ -964,21 +980,18 @@ class MultiTaskRecommender(HybridRecommender):
 
         Candidates in ``exclude`` (items already in the list) are never chosen.
         """
-        if exclude.size:
-            score = np.where(np.isin(candidates, exclude), -np.inf, score)
-            k = min(k, int(np.isfinite(score).sum()))
-        k = min(k, candidates.size)
+        available = ~np.isin(candidates, exclude) if exclude.size else np.ones(score.size, bool)
+        k = min(k, int(available.sum()))
         if k <= 0:
             return []
         if self.diversity <= 0:
-            return top_indices(score, np.isfinite(score), k).tolist()
+            return top_indices(score, available, k).tolist()
         vectors = self._content.vectors(candidates)
         similarity = vectors @ vectors.T
-        spread = score.max() - score.min()
-        relevance = (score - score.min()) / spread if spread > 0 else np.zeros_like(score)
+        low, high = score[available].min(), score[available].max()
+        relevance = (score - low) / (high - low) if high > low else np.zeros_like(score)
         chosen: list[int] = []
         max_similarity = np.zeros(candidates.size)
-        available = np.ones(candidates.size, dtype=bool)
         for _ in range(k):
             value = (1 - self.diversity) * relevance - self.diversity * max_similarity
             value[~available] = -np.inf

@@ -41,6 +41,8 @@ P_RELEVANCE, P_CLICK, P_ADD_TO_CART, P_PURCHASE, P_LIKE, P_RATING = range(6)
 #: Feature columns that depend on the time of scoring (``FEATURE_NAMES``:
 #: ``user_gap``, ``gap_x_popularity``, ``gap_x_cf``) and those they multiply.
 COL_CF, COL_POPULARITY, COL_GAP, COL_GAP_X_POPULARITY, COL_GAP_X_CF = 0, 2, 15, 16, 17
+#: Columns fill_features writes (``FEATURE_NAMES`` of the multitask model).
+N_FEATURES = 21
 #: Logits are clipped to this before the sigmoid (as the heads' numpy path does).
 _LOGIT_CLIP = 30.0
 
@@ -265,6 +267,8 @@ def fill_features(out, signals, items, pair_inputs):  # noqa: ANN001, ANN201
         segment_scaled,
         segment_top,
     ) = pair_inputs
+    if out.shape[1] < N_FEATURES:
+        raise ValueError("feature rows are narrower than the features they hold")
     has_taste = profiles.shape[0] >= 2
     inverse_norms = inverse_lengths(profiles)
     for r in range(items.shape[0]):
@@ -353,7 +357,7 @@ def predict_heads(features, weights, intercepts, known, chain, rating_offset):  
 
 @numba.njit(cache=True)
 def final_scores(predictions, logits, value_weights):  # noqa: ANN001, ANN201
-    """``logit(relevance) + log(1 + sum_t w_t p_t)``: ``p(relevance) x value`` in log space.
+    """``logit(relevance) + log(1 + sum_t w_t p_t)``: the log of ``odds(relevance) x value``.
 
     ``value_weights`` per prediction column (0 for tasks without a head yet).
     """
@@ -435,7 +439,8 @@ def rank_pool(  # noqa: ANN001, ANN201, PLR0913
 def blocked_items(n_items, withdrawn, seen, outside):  # noqa: ANN001, ANN201
     """Items never to show: withdrawn, seen by the user, or ``outside`` (the list's domain).
 
-    ``outside`` may be empty (no domain restriction).
+    ``outside`` may be empty (no domain restriction) or shorter than
+    ``n_items`` (items beyond it are not outside).
     """
     blocked = np.empty(n_items, dtype=np.bool_)
     for j in range(n_items):
@@ -443,9 +448,8 @@ def blocked_items(n_items, withdrawn, seen, outside):  # noqa: ANN001, ANN201
     for item in seen:
         if item < n_items:
             blocked[item] = True
-    if outside.shape[0]:
-        for j in range(n_items):
-            blocked[j] = blocked[j] or outside[j]
+    for j in range(min(n_items, outside.shape[0])):
+        blocked[j] = blocked[j] or outside[j]
     return blocked
 
 

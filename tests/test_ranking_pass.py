@@ -9,13 +9,16 @@ by the lower item row, the order the compiled selection promises).
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
 
+from stream.datasets import load_dataset
+from stream.events import Item
 from stream.kernels import learn_pool_pairs
-from stream.multitask import FEATURE_NAMES
-from stream.ranking_pass import blocked_items, top_indices
+from stream.multitask import FEATURE_NAMES, MultiTaskRecommender
+from stream.ranking_pass import N_FEATURES, blocked_items, top_indices
 from tests.test_kernels import CLOSE, reference_features
 
 
@@ -140,3 +143,61 @@ def test_an_event_row_taken_from_the_pool_equals_one_built_afresh(trained):
                 user, np.array([item]), n_items, current=False, now=later, user_id=user_id
             )[0]
             assert np.array_equal(row, afresh), (user, item)
+
+
+def test_the_compiled_rows_hold_every_feature():
+    assert N_FEATURES == len(FEATURE_NAMES)
+
+
+def test_heads_learned_over_another_feature_layout_are_refused_on_load(trained):
+    model, _ = trained
+    state = pickle.dumps(model)
+    assert pickle.loads(state)._heads.relevance.names == FEATURE_NAMES  # loads as it is
+    old_layout = pickle.loads(state)
+    old_layout._heads.relevance.names = FEATURE_NAMES[:-1]  # as before mf_x_fresh existed
+    with pytest.raises(ValueError, match="20 features.*21"):
+        pickle.loads(pickle.dumps(old_layout))
+
+
+def test_a_catalog_update_is_seen_by_the_next_event_row(trained):
+    model = pickle.loads(pickle.dumps(trained[0]))
+    model.cold_start_transfer = False  # no prior moves, so the update alone must tell
+    user = trained[1][0]
+    user_id = model._users.external(user)
+    n_items = model._items.capacity
+    model._recommend_user(user_id, 10, n_items, with_reasons=False)
+    item = int(model._last_pools[user][0][0])
+    external = model._items.external(item)
+    version = model._state_version
+    model.add_item(Item(external, {"genres": ["Brand new genre"], "year": 1950, "price": 99.0}))
+    assert model._state_version == version
+    row = model._event_row(user, item, model._clock, user_id)
+    afresh = model._features(
+        user, np.array([item]), n_items, current=False, now=model._clock, user_id=user_id
+    )[0]
+    assert np.array_equal(row, afresh)
+
+
+def test_mmr_never_picks_an_excluded_candidate(trained):
+    model = pickle.loads(pickle.dumps(trained[0]))
+    model.diversity = 0.3
+    candidates = np.arange(40)
+    score = np.linspace(1.0, 0.0, 40)  # the excluded ones score best
+    picks = model._diversify(candidates, score, 10, exclude=candidates[:3])
+    assert len(set(picks)) == 10
+    assert min(picks) >= 3
+    assert picks[0] == 3  # nothing chosen yet: the best allowed score goes first
+
+
+def test_diversity_with_exploration_gives_k_distinct_items():
+    data = load_dataset("synthetic")
+    model = MultiTaskRecommender(diversity=0.3, exploration=0.3)
+    for item in data.items:
+        model.add_item(item)
+    for event in data.events[:3000]:
+        model.learn_one(event)
+    for user_id in sorted({e.user_id for e in data.events[:3000]})[:30]:
+        entries = model.recommend([user_id], 10)[0]
+        items = [entry.item_id for entry in entries]
+        assert len(items) == 10 and len(set(items)) == 10, items
+        assert any("explore" in entry.scores for entry in entries)
