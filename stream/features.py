@@ -360,14 +360,13 @@ class UserTaste:
         self.decays = decays
         self._decays = np.array(decays, dtype=float)
         self._profiles: dict[int, np.ndarray] = {}
-        # 1 / each profile's length, kept until the profile changes: a user's
-        # profiles are read for ~300 items per ranking but change once per event.
-        self._inverse_norms: dict[int, np.ndarray] = {}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        state.pop("_norms", None)  # snapshots from before the inverse lengths were kept
-        state.setdefault("_inverse_norms", {})
-        if "_decay_column" in state:  # and from before the decays were a flat array
+        # Snapshots from when profile lengths were cached here (ranking now
+        # computes them in its compiled pass) and the decays were a column.
+        state.pop("_norms", None)
+        state.pop("_inverse_norms", None)
+        if "_decay_column" in state:
             state["_decays"] = state.pop("_decay_column")[:, 0].copy()
         self.__dict__.update(state)
 
@@ -377,24 +376,13 @@ class UserTaste:
         vector = self.content.vector(item)
         profiles = self._aligned(user, vector.shape[0])
         decay_and_add(profiles, self._decays, weight, vector)
-        self._inverse_norms.pop(user, None)
 
     def _aligned(self, user: int, width: int) -> np.ndarray:
         profiles = self._profiles.get(user)
         if profiles is None or profiles.shape[1] != width:
             profiles = _resized(profiles, len(self.decays), width)
             self._profiles[user] = profiles
-            self._inverse_norms.pop(user, None)
         return profiles
-
-    def _profile_inverse_norms(self, user: int, profiles: np.ndarray) -> np.ndarray:
-        """1 / each profile's length, 1 where it is 0 (so scaling by it leaves zeros)."""
-        inverse = self._inverse_norms.get(user)
-        if inverse is None:
-            norms = np.sqrt(np.einsum("ij,ij->i", profiles, profiles))
-            norms[norms == 0] = 1.0
-            inverse = self._inverse_norms[user] = 1.0 / norms
-        return inverse
 
     def aligned_profiles(self, user: int, width: int) -> np.ndarray:
         """The user's profiles over ``width`` content columns (a view: do not modify).
@@ -412,7 +400,8 @@ class UserTaste:
     def affinity(self, user: int, items: np.ndarray) -> np.ndarray:
         """Cosine of each profile with each item's content, shape ``(items, decays)``.
 
-        Zero where the user has no profile or the item no content.
+        Zero where the user has no profile or the item no content. The numpy
+        form of what compiled ranking computes (``stream.ranking_pass.taste_cosine``).
         """
         profiles = self._profiles.get(user)
         if profiles is None or not items.size:
@@ -420,13 +409,12 @@ class UserTaste:
         vectors = self.content.vectors(items)
         if profiles.shape[1] != vectors.shape[1]:
             profiles = self._aligned(user, vectors.shape[1])
-        dots = vectors @ profiles.T
-        dots *= self._profile_inverse_norms(user, profiles)
-        return dots
+        norms = np.sqrt(np.einsum("ij,ij->i", profiles, profiles))
+        norms[norms == 0] = 1.0  # an empty profile scores 0
+        return (vectors @ profiles.T) * (1.0 / norms)
 
     def forget(self, user: int) -> None:
         self._profiles.pop(user, None)
-        self._inverse_norms.pop(user, None)
 
     def n_profiles(self) -> int:
         return len(self._profiles)
@@ -434,7 +422,6 @@ class UserTaste:
     def set_profile(self, user: int, profiles: np.ndarray) -> None:
         """Seed a user's profiles (cold start from demographics or another domain)."""
         self._profiles[user] = np.atleast_2d(profiles).copy()
-        self._inverse_norms.pop(user, None)
 
     def profile(self, user: int) -> np.ndarray | None:
         """The user's profiles (a copy: they change only through :meth:`learn`)."""

@@ -254,19 +254,17 @@ class TaskHeads:
         learned, else 0.0; see ``stream.ranking_pass``).
         """
         weights, intercepts = self._stacked()
-        return weights, intercepts, self._known_mask()
-
-    def _known_mask(self) -> np.ndarray:
-        """1.0 per column of ``_ORDER`` whose head predicts (has learned), else 0.0."""
-        return _known(
-            bool(self.click.n_learned), bool(self.like.n_learned), bool(self.rating.n_learned)
-        )[0]
+        return weights, intercepts, self._known()[0]
 
     def known_tasks(self) -> list[tuple[str, int]]:
         """(task, row of ``_ORDER``) of every head that predicts, as :meth:`predict` keys them."""
-        return _known(
+        return self._known()[1]
+
+    def _known(self) -> tuple[np.ndarray, list[tuple[str, int]]]:
+        """Which heads predict now: as a mask over ``_ORDER`` and as (task, row) pairs."""
+        return _known_heads(
             bool(self.click.n_learned), bool(self.like.n_learned), bool(self.rating.n_learned)
-        )[1]
+        )
 
     def predict_one(self, row: np.ndarray) -> dict[str, float]:
         """:meth:`predict` of one feature row, as floats (without ``relevance_logit``).
@@ -320,7 +318,9 @@ class TaskHeads:
 
 
 @functools.cache
-def _known(funnel: bool, like: bool, rating: bool) -> tuple[np.ndarray, list[tuple[str, int]]]:
+def _known_heads(
+    funnel: bool, like: bool, rating: bool
+) -> tuple[np.ndarray, list[tuple[str, int]]]:
     """The known-heads mask and (task, column) list for which heads have learned."""
     mask = np.array([1.0, funnel, funnel, funnel, like, rating], dtype=float)
     mask.setflags(write=False)

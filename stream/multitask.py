@@ -232,7 +232,6 @@ class MultiTaskRecommender(HybridRecommender):
     _fresh_pool_cache: tuple[tuple[int, int], np.ndarray] | None = None
     _head_uniform = _EMPTY_FLOAT
     _head_uniform_at = 0
-    _value_weights_cache: tuple[tuple, np.ndarray] | None = None
     # The latest ranking: (user row, state version, candidates, their features).
     _ranked_last: tuple[int, int, np.ndarray, np.ndarray] | None = None
 
@@ -606,7 +605,7 @@ class MultiTaskRecommender(HybridRecommender):
         key, prior = self._vector_key(user, segment)
         matrix = self._cached_vectors(key, n_items, current)
         if matrix is None:
-            matrix = signal_matrix(*self._signal_inputs(user, n_items, prior))
+            matrix = self._signal_matrix(user, n_items, prior)
             self._store_vectors(key, matrix)
         return matrix
 
@@ -906,12 +905,7 @@ class MultiTaskRecommender(HybridRecommender):
 
     def _value_weights(self, known: np.ndarray) -> np.ndarray:
         """``task_weights`` per head (``HEAD_ORDER``), 0 for heads that predict nothing yet."""
-        key = (tuple(self.task_weights.items()), known.tobytes())
-        cached = self._value_weights_cache
-        if cached is None or cached[0] != key:
-            weights = np.array([self.task_weights.get(task, 0.0) for task in HEAD_ORDER])
-            cached = self._value_weights_cache = (key, weights * known)
-        return cached[1]
+        return np.array([self.task_weights.get(task, 0.0) for task in HEAD_ORDER]) * known
 
     def _final_score(self, predictions: dict[str, np.ndarray]) -> np.ndarray:
         """``logit(relevance) + log(1 + sum_t w_t p_t)``; pops ``relevance_logit``."""
