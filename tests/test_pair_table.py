@@ -54,6 +54,47 @@ def test_pair_table_matches_a_dict_through_adds_forgets_and_repacks():
     assert looked_up.tolist() == [expected[s].get(target, 0.0) for s in sources.tolist()]
 
 
+def _packed_runs(table: PairTable, source: int) -> list[list[int]]:
+    """The row's entries that the last repack laid out, split into runs of consecutive slots."""
+    runs: list[list[int]] = []
+    at = int(table.head[source])
+    while at >= 0:
+        if at < table.packed:
+            if runs and runs[-1][-1] + 1 == at:
+                runs[-1].append(at)
+            else:
+                runs.append([at])
+        at = int(table.next[at])
+    return runs
+
+
+def test_appended_entries_are_repacked_into_contiguous_rows():
+    rng = np.random.default_rng(11)
+    table = PairTable()
+    table.MIN_UNPACKED = 64  # repack for locality early, several times
+    table.reserve(200, 50_000)  # room enough: no repack to grow
+    expected: dict[int, dict[int, float]] = {}
+    n_items, repacks = 200, 0
+    for _ in range(3000):
+        item = int(rng.integers(n_items))
+        window = rng.integers(n_items, size=int(rng.integers(1, 10)))
+        packed = table.packed
+        table.add_pairs(item, 1.0, window, np.ones(window.size), 1.0, 1.0)
+        repacks += table.packed != packed
+        for other in window.tolist():
+            if other != item:
+                for a, b in ((item, other), (other, item)):
+                    expected.setdefault(a, {})
+                    expected[a][b] = expected[a].get(b, 0.0) + 1.0
+        # Appended (scattered) entries stay a bounded share of the table.
+        slack = max(table.MIN_UNPACKED, table.live * table.UNPACKED_SHARE)
+        assert table.used - table.packed <= slack + 2 * window.size
+    assert repacks >= 3
+    assert _reference_rows(table, n_items) == expected
+    # What a repack laid out is one run of consecutive slots per row.
+    assert all(len(_packed_runs(table, source)) <= 1 for source in range(n_items))
+
+
 def test_add_rows_sums_rows_scaled():
     table = PairTable()
     table.add_pairs(0, 1.0, np.array([1, 2]), np.array([1.0, 1.0]), 1.0, 1.0)

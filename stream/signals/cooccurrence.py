@@ -220,7 +220,21 @@ class PairTable:
     Entries are appended and never moved until a repack (when removed
     entries outnumber live ones, or the arrays are full); a row's chain runs
     from its newest neighbour to its oldest.
+
+    Scoring walks whole rows, and a row whose entries lie scattered over the
+    arrays costs a cache miss per entry: summing a user's history rows on
+    MovieLens-100K took 4x longer from a table grown by appends than from one
+    just repacked. So the table is also repacked, at the same capacity, once
+    the entries appended since the last repack pass ``UNPACKED_SHARE`` of the
+    live ones. A repack moves entries but never changes a row's set of
+    (neighbour, weight) entries, so scores stay the same to the last bit.
     """
+
+    #: Appended entries, as a share of the live ones, that trigger a repack for locality.
+    UNPACKED_SHARE = 0.125
+    #: ...and at least this many (small tables stay in cache anyway).
+    MIN_UNPACKED = 4096
+    packed = 0  # pickles from before locality repacks: everything counts as appended
 
     def __init__(self) -> None:
         self._shift = 64 - 10
@@ -232,6 +246,7 @@ class PairTable:
         self.value = np.zeros(256)
         self.next = np.full(256, -1, dtype=np.int64)
         self.used = 0  # entries ever appended since the last repack
+        self.packed = 0  # of those, the ones laid out row by row by that repack
         self.live = 0
         self.hashed = 0  # hash slots not empty (live or deleted): what probing walks
 
@@ -244,6 +259,9 @@ class PairTable:
             (self.hashed + new_entries) * 2 > self.keys.shape[0]
         ):
             self._repack(self.live + new_entries)
+        elif self.used - self.packed > max(self.MIN_UNPACKED, self.live * self.UNPACKED_SHARE):
+            # Same capacity, rows made contiguous again.
+            self._repack(max(self.live + new_entries, self.target.shape[0] // 2))
 
     def _repack(self, needed: int) -> None:
         capacity = max(256, 2 * needed)
@@ -254,7 +272,7 @@ class PairTable:
         )
         self.head, self.target, self.value, self.next = head, target, value, nxt
         self.keys, self.entries = keys, entries
-        self.used = self.live = self.hashed = used
+        self.used = self.live = self.hashed = self.packed = used
 
     def add_pairs(
         self,
