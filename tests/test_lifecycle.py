@@ -60,8 +60,14 @@ def _containers(obj, path="model", seen=None):
 
 def _item_only(path: str) -> bool:
     """Int arrays that hold item rows or storage positions by construction, never user ids:
-    the item -> domain codes and the item-pair table (entry positions, hash keys)."""
-    return "_of_item" in path or "._pairs." in path
+    the item -> domain codes, the item-pair table (entry positions, hash keys), and the
+    user-pair table's positions and counts (its targets and keys hold user rows: checked)."""
+    storage = (".head", ".next", ".entries", ".length")
+    return (
+        "_of_item" in path
+        or "._pairs." in path
+        or ("._overlaps." in path and path.endswith(storage))
+    )
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

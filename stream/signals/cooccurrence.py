@@ -124,6 +124,20 @@ def _add_row(out, item, scale, head, target_of, value, next_of):  # noqa: ANN001
 
 
 @numba.njit(cache=True)
+def _row_of(source, head, length, target_of, value, next_of):  # noqa: ANN001, ANN202
+    """Targets and weights of one row, in chain order (newest first)."""
+    targets = np.empty(length[source], dtype=np.int64)
+    weights = np.empty(length[source])
+    at, k = head[source], 0
+    while at >= 0:
+        targets[k] = target_of[at]
+        weights[k] = value[at]
+        at = next_of[at]
+        k += 1
+    return targets, weights
+
+
+@numba.njit(cache=True)
 def _scale_then_add_row(out, factor, item, scale, head, target_of, value, next_of):  # noqa: ANN001, ANN202
     """``out *= factor``, then ``out[j] += scale * co(item, j)`` (no row when ``item`` < 0)."""
     for j in range(out.shape[0]):
@@ -144,8 +158,12 @@ def _values_of(sources, target, keys, entries, shift, value):  # noqa: ANN001, A
 
 
 @numba.njit(cache=True)
-def _unlink(source, target, keys, entries, shift, head, length, next_of):  # noqa: ANN001, ANN202
-    """Remove ``co(source, target)`` from the hash table and from the row's chain."""
+def _unlink(source, target, keys, entries, shift, head, length, target_of, value, next_of):  # noqa: ANN001, ANN202, E501
+    """Remove ``co(source, target)`` from the hash table and from the row's chain.
+
+    The entry's target and weight are blanked too: a forgotten id must not
+    linger in memory until the next repack.
+    """
     slot = _slot_of(keys, (source << 32) | target, shift)
     if slot < 0:
         return False
@@ -159,11 +177,13 @@ def _unlink(source, target, keys, entries, shift, head, length, next_of):  # noq
     else:
         next_of[previous] = next_of[entry]
     length[source] -= 1
+    target_of[entry] = -1
+    value[entry] = 0.0
     return True
 
 
 @numba.njit(cache=True)
-def _forget(items, keys, entries, shift, head, length, target_of, next_of):  # noqa: ANN001, ANN202
+def _forget(items, keys, entries, shift, head, length, target_of, value, next_of):  # noqa: ANN001, ANN202, E501
     """Drop the items' rows and their entries in their neighbours' rows; returns entries freed."""
     freed = 0
     for r in range(items.shape[0]):
@@ -173,12 +193,16 @@ def _forget(items, keys, entries, shift, head, length, target_of, next_of):  # n
         at = head[item]
         while at >= 0:
             other = target_of[at]
-            if other != item and _unlink(other, item, keys, entries, shift, head, length, next_of):
+            if other != item and _unlink(
+                other, item, keys, entries, shift, head, length, target_of, value, next_of
+            ):
                 freed += 1
             slot = _slot_of(keys, (item << 32) | other, shift)
             if slot >= 0:
                 keys[slot] = _DELETED
             freed += 1
+            target_of[at] = -1
+            value[at] = 0.0
             at = next_of[at]
         head[item] = -1
         length[item] = 0
@@ -326,18 +350,14 @@ class PairTable:
 
     def row(self, source: int) -> tuple[np.ndarray, np.ndarray]:
         """Targets and weights of one row, newest neighbour first."""
-        targets, weights = [], []
-        at = int(self.head[source]) if source < self.head.shape[0] else -1
-        while at >= 0:
-            targets.append(int(self.target[at]))
-            weights.append(float(self.value[at]))
-            at = int(self.next[at])
-        return np.array(targets, dtype=np.int64), np.array(weights)
+        if not 0 <= source < self.head.shape[0]:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        return _row_of(source, self.head, self.length, self.target, self.value, self.next)
 
     def forget(self, items: np.ndarray) -> None:
         freed = _forget(
             items, self.keys, self.entries, self._shift, self.head, self.length,
-            self.target, self.next,
+            self.target, self.value, self.next,
         )  # fmt: skip
         self.live -= freed
         if self.live < (self.used - self.live):

@@ -10,15 +10,27 @@ A user's score for item ``j`` sums, over their top neighbours, the
 neighbour's similarity times the neighbour's recency-weighted engagement
 with ``j``. The neighbour list is cached and rebuilt every ``refresh_every``
 of the user's events, so ranking does not sort all overlaps each time.
+
+Overlaps are kept in a :class:`~stream.signals.cooccurrence.PairTable` (the
+item co-occurrence's store, here over pairs of users): an engagement updates
+one overlap in each direction per recent engager in one compiled call, where
+Python dicts cost two lookups each. A row's entries come back in the order
+they were first added (the order a dict keeps), which decides between
+neighbours of equal similarity, so the neighbours are the ones a dict of
+overlaps gave.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numba
 import numpy as np
+
+from stream.entities import grown
+from stream.signals.cooccurrence import PairTable
 
 _EMPTY_INT = np.zeros(0, dtype=np.int64)
 
@@ -69,26 +81,43 @@ class UserNeighbourhood:
         self.n_neighbours = n_neighbours
         self.refresh_every = refresh_every
         self._engagers: dict[int, deque[int]] = {}
-        self._overlap: dict[int, dict[int, float]] = {}
-        self._totals: dict[int, float] = {}
+        self._overlaps = PairTable()  # (user, other user) -> overlap
+        self._totals = np.zeros(0)  # engagement weight per user row (0: none yet)
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._score_cache: dict[int, np.ndarray] = {}
         self._since_refresh: dict[int, int] = {}
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Load a pickle, also one from before the overlaps were a :class:`PairTable`."""
+        overlap = state.pop("_overlap", None)
+        totals = state.get("_totals")
+        self.__dict__.update(state)
+        if overlap is not None:
+            self._overlaps = PairTable()
+            for user, row in overlap.items():
+                for other, value in row.items():  # in the dict's order, which the table keeps
+                    self._overlaps.add_one(user, other, value)
+        if isinstance(totals, dict):
+            self._totals = np.zeros(max(totals, default=-1) + 1)
+            for user, total in totals.items():
+                self._totals[user] = total
+
     def learn(self, user: int, item: int, weight: float) -> None:
         if weight <= 0:
             return
-        self._totals[user] = self._totals.get(user, 0.0) + weight
+        self._totals = grown(self._totals, user + 1)
+        self._totals[user] += weight
         engagers = self._engagers.get(item)
         if engagers is None:
             engagers = self._engagers[item] = deque(maxlen=self.engagers_per_item)
-        mine = self._overlap.setdefault(user, {})
-        for other in set(engagers):
-            if other == user:
-                continue
-            mine[other] = mine.get(other, 0.0) + weight
-            theirs = self._overlap.setdefault(other, {})
-            theirs[user] = theirs.get(user, 0.0) + weight
+        if engagers:
+            # Each distinct recent engager once, in the order a set of them
+            # iterates (which orders the user's new neighbours in their row).
+            others = np.fromiter(set(engagers), dtype=np.int64, count=-1)
+            # A pair weighs min(weight, weight) = weight: overlap(user, other)
+            # and overlap(other, user) each grow by the weight (the user
+            # themself is skipped).
+            self._overlaps.add_pairs(user, weight, others, np.full(others.size, weight), 1.0, 1.0)
         engagers.append(user)
         self._since_refresh[user] = self._since_refresh.get(user, 0) + 1
 
@@ -97,20 +126,27 @@ class UserNeighbourhood:
         cached = self._cache.get(user)
         if cached is not None and self._since_refresh.get(user, 0) < self.refresh_every:
             return cached
-        overlap = self._overlap.get(user)
-        if not overlap:
+        others, counts = self._overlaps.row(user)
+        if not others.size:
             result = (_EMPTY_INT, np.zeros(0))
         else:
-            others = np.fromiter(overlap.keys(), dtype=np.int64, count=len(overlap))
-            counts = np.fromiter(overlap.values(), dtype=np.float64, count=len(overlap))
-            totals = np.array([self._totals.get(v, 1.0) for v in others.tolist()])
-            sims = counts / np.sqrt(self._totals.get(user, 1.0) * totals)
+            # Oldest neighbour first, as a dict of overlaps would list them:
+            # argpartition's choice among equal similarities depends on it.
+            others, counts = others[::-1], counts[::-1]
+            totals = self._totals[others]
+            totals[totals == 0.0] = 1.0
+            sims = counts / np.sqrt(self._total(user) * totals)
             take = min(self.n_neighbours, sims.size)
             top = np.argpartition(-sims, take - 1)[:take]
             result = (others[top], sims[top])
         self._cache[user] = result
         self._since_refresh[user] = 0
         return result
+
+    def _total(self, user: int) -> float:
+        """The user's engagement weight (1.0 when none: a cosine's neutral norm)."""
+        total = float(self._totals[user]) if user < self._totals.shape[0] else 0.0
+        return total if total > 0 else 1.0
 
     def scores(
         self,
@@ -149,8 +185,9 @@ class UserNeighbourhood:
         ``items``: the items the user engaged with (their history), the only
         engager lists the user can be in; None searches every list.
         """
-        for other in self._overlap.pop(user, {}):
-            self._overlap.get(other, {}).pop(user, None)
+        others, _ = self._overlaps.row(user)
+        self._overlaps.forget(np.array([user], dtype=np.int64))
+        for other in others.tolist():
             # The neighbour's cached list and scores were built with this user.
             self._cache.pop(other, None)
             self._score_cache.pop(other, None)
@@ -164,7 +201,8 @@ class UserNeighbourhood:
                 kept = [u for u in engagers if u != user]
                 engagers.clear()
                 engagers.extend(kept)
-        self._totals.pop(user, None)
+        if user < self._totals.shape[0]:
+            self._totals[user] = 0.0
         self._cache.pop(user, None)
         self._score_cache.pop(user, None)
         self._since_refresh.pop(user, None)
@@ -178,4 +216,4 @@ class UserNeighbourhood:
 
     def n_overlaps(self) -> int:
         """(user, neighbour) overlap entries held: the memory this signal holds."""
-        return sum(len(row) for row in self._overlap.values())
+        return self._overlaps.live
