@@ -164,3 +164,87 @@ def test_user_cf_scores_equal_the_numpy_sum_over_neighbours():
         assert np.array_equal(scores, expected)
         checked += bool(expected.any())
     assert checked > 50
+
+
+class _DictNeighbourhood:
+    """The user-CF overlaps as Python dicts (how they were kept before the pair table)."""
+
+    def __init__(self, n_neighbours: int = 30) -> None:
+        from collections import deque
+
+        self.n_neighbours = n_neighbours
+        self.engagers: dict[int, deque[int]] = {}
+        self.overlap: dict[int, dict[int, float]] = {}
+        self.totals: dict[int, float] = {}
+        self._deque = deque
+
+    def learn(self, user: int, item: int, weight: float) -> None:
+        if weight <= 0:
+            return
+        self.totals[user] = self.totals.get(user, 0.0) + weight
+        engagers = self.engagers.setdefault(item, self._deque(maxlen=30))
+        mine = self.overlap.setdefault(user, {})
+        for other in set(engagers):
+            if other != user:
+                mine[other] = mine.get(other, 0.0) + weight
+                theirs = self.overlap.setdefault(other, {})
+                theirs[user] = theirs.get(user, 0.0) + weight
+        engagers.append(user)
+
+    def forget(self, user: int) -> None:
+        for other in self.overlap.pop(user, {}):
+            self.overlap[other].pop(user, None)
+        for engagers in self.engagers.values():
+            kept = [u for u in engagers if u != user]
+            engagers.clear()
+            engagers.extend(kept)
+        self.totals.pop(user, None)
+
+    def neighbours(self, user: int) -> tuple[np.ndarray, np.ndarray]:
+        overlap = self.overlap.get(user)
+        if not overlap:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        others = np.fromiter(overlap.keys(), dtype=np.int64)
+        counts = np.fromiter(overlap.values(), dtype=np.float64)
+        totals = np.array([self.totals.get(v, 1.0) for v in others.tolist()])
+        sims = counts / np.sqrt(self.totals.get(user, 1.0) * totals)
+        take = min(self.n_neighbours, sims.size)
+        top = np.argpartition(-sims, take - 1)[:take]
+        return others[top], sims[top]
+
+
+def test_user_neighbours_are_the_ones_dicts_of_overlaps_gave():
+    """Same neighbours, same order, same similarities, through forgets: even among ties
+    (integer weights make many), which the order of a user's overlaps decides."""
+    from stream.signals import UserNeighbourhood
+
+    rng = np.random.default_rng(5)
+    reference, neighbourhood = _DictNeighbourhood(), UserNeighbourhood(refresh_every=1)
+    for step in range(6000):
+        user, item = int(rng.integers(150)), int(rng.integers(60))
+        weight = float(rng.choice([1.0, 2.0, -1.0]))
+        reference.learn(user, item, weight)
+        neighbourhood.learn(user, item, weight)
+        if step % 1000 == 999:
+            gone = int(rng.integers(150))
+            reference.forget(gone)
+            neighbourhood.forget(gone)
+    tied = 0
+    for user in range(150):
+        expected_others, expected_sims = reference.neighbours(user)
+        others, sims = neighbourhood.neighbours(user)
+        assert others.tolist() == expected_others.tolist()
+        assert sims.tolist() == expected_sims.tolist()
+        tied += len(set(sims.tolist())) < sims.size
+    assert tied > 50  # the order of ties was exercised
+    assert neighbourhood.n_overlaps() == sum(len(row) for row in reference.overlap.values())
+
+    # A pickle from when the overlaps were dicts loads to the same neighbours.
+    from stream.signals import UserNeighbourhood as Loaded
+
+    old = Loaded.__new__(Loaded)
+    state = {k: v for k, v in neighbourhood.__dict__.items() if k not in ("_overlaps", "_totals")}
+    state.update(_overlap=reference.overlap, _totals=reference.totals, _cache={}, _since_refresh={})
+    old.__setstate__(state)
+    for user in range(150):
+        assert old.neighbours(user)[0].tolist() == reference.neighbours(user)[0].tolist()
