@@ -30,7 +30,7 @@ from stream.registry import DEFAULT_MODEL, build_model  # noqa: E402
 #: module the model's class is defined in), in display order.
 STAGES = [
     ("predict_tasks (event row + heads)", [""], "predict_tasks"),
-    ("recommend", [""], "recommend"),
+    ("recommend_ids (the evaluator's ranking)", [""], "recommend_ids"),
     ("  signal inputs (carried vectors)", [""], "_signal_inputs"),
     ("    item-CF vectors (both)", ["_cf_profiles", "_cf_recent"], "scores"),
     ("    user-CF scores", ["_neighbourhood"], "scores"),

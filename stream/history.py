@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from stream.entities import grown
 
 
 @dataclass(slots=True)
@@ -42,6 +45,16 @@ class UserHistory:
         # positive_recent() per user, until the user's history changes: the
         # user-based CF reads many neighbours' histories per ranking.
         self._weighted: dict[int, dict[float, tuple[np.ndarray, np.ndarray]]] = {}
+        # The seen set's items as an array (room to append; the first
+        # len(seen) are valid), which ranking reads for every event.
+        self._seen_arrays: dict[int, np.ndarray] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_seen_arrays": {}}  # rebuilt from the sets on demand
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("_seen_arrays", {})
+        self.__dict__.update(state)
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -52,7 +65,14 @@ class UserHistory:
             recent = self._recent[user] = deque(maxlen=self.window)
             self._seen[user] = set()
         recent.append(interaction)
-        self._seen[user].add(interaction.item)
+        seen = self._seen[user]
+        if interaction.item not in seen:
+            seen.add(interaction.item)
+            rows = self._seen_arrays.get(user)
+            if rows is not None:
+                if len(seen) > rows.shape[0]:
+                    rows = self._seen_arrays[user] = grown(rows, len(seen))
+                rows[len(seen) - 1] = interaction.item
         self._weighted.pop(user, None)
 
     def recent(self, user: int) -> deque[Interaction] | tuple[()]:
@@ -60,6 +80,16 @@ class UserHistory:
 
     def seen(self, user: int) -> set[int] | frozenset[int]:
         return self._seen.get(user, frozenset())
+
+    def seen_rows(self, user: int) -> np.ndarray:
+        """:meth:`seen` as an int array (in no particular order), kept up to date as items come."""
+        seen = self._seen.get(user)
+        if not seen:
+            return _EMPTY_INT
+        rows = self._seen_arrays.get(user)
+        if rows is None:
+            rows = self._seen_arrays[user] = np.fromiter(seen, dtype=np.int64, count=len(seen))
+        return rows[: len(seen)]
 
     def positive_recent(self, user: int, decay: float) -> tuple[np.ndarray, np.ndarray]:
         """Recent positively-weighted items with recency weights, newest weighted most.
@@ -97,6 +127,7 @@ class UserHistory:
     def forget(self, user: int) -> None:
         self._recent.pop(user, None)
         self._seen.pop(user, None)
+        self._seen_arrays.pop(user, None)
         self._weighted.pop(user, None)
 
     def forget_items(self, items: np.ndarray) -> None:
@@ -110,6 +141,7 @@ class UserHistory:
             if seen.isdisjoint(gone):
                 continue
             seen -= gone
+            self._seen_arrays.pop(user, None)
             recent = self._recent[user]
             kept = [r for r in recent if r.item not in gone]
             recent.clear()

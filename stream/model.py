@@ -86,6 +86,19 @@ class Recommender(abc.ABC):
         ranks every event and does not need them).
         """
 
+    def recommend_ids(self, user_id: str, k: int, *, domain: str | None = None) -> list[str]:
+        """The item ids of one user's :meth:`recommend` list, best first.
+
+        What an evaluation reads for every event; a model may answer it
+        without building entries. ``domain`` is for models whose
+        :meth:`recommend` takes one (None: the call passes none).
+        """
+        if domain is None:
+            lists = self.recommend([user_id], k, with_reasons=False)
+        else:
+            lists = self.recommend([user_id], k, with_reasons=False, domain=domain)  # type: ignore[call-arg]
+        return [entry.item_id for entry in lists[0]]
+
     def predict_tasks(self, event: Event) -> dict[str, float]:
         """Per-task predictions for the event's (user, item), made before learning it.
 

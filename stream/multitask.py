@@ -37,6 +37,7 @@ import itertools
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -129,6 +130,25 @@ def _centred_rating(total, n):  # noqa: ANN001, ANN202 - floats or arrays alike
     Two ratings say less than two hundred; an item with none scores 0.
     """
     return ((total + 3.5 * 2.0) / (n + 2.0) - 3.5) / 1.5
+
+
+@dataclass(slots=True)
+class _Ranking:
+    """One user's ranking, before it becomes a list's entries (see ``_rank``)."""
+
+    user_id: str
+    user: int | None
+    n_items: int
+    signals: np.ndarray  # the user's signal matrix (SIGNAL_ROWS x items)
+    candidates: np.ndarray  # item rows scored; the last ``n_fresh`` from the fresh source
+    n_fresh: int
+    predictions: np.ndarray  # per candidate, a column per head (HEAD_ORDER)
+    score: np.ndarray  # per candidate, the final score
+    positions: list[int]  # candidates chosen for the list, in order
+    explored: np.ndarray  # item rows for the exploration slots, placed last
+
+    def chosen_items(self) -> list[int]:
+        return self.candidates[self.positions].tolist()
 
 
 class _Counts:
@@ -818,6 +838,20 @@ class MultiTaskRecommender(HybridRecommender):
             for uid in user_ids
         ]
 
+    def recommend_ids(self, user_id: str, k: int, *, domain: str | None = None) -> list[str]:
+        """The ids of :meth:`recommend`'s list for one user, from the same ranking,
+        without building its entries (what the evaluator reads for every event)."""
+        n_items = self._items.capacity
+        if n_items == 0 or k <= 0:
+            return []
+        outside = self._domains.outside(domain, n_items)
+        ranking = self._rank(self._persona(user_id, domain), k, n_items, outside)
+        if ranking is None:
+            return []
+        if ranking.explored.size:  # explored entries are scored as they are built
+            return [entry.item_id for entry in self._entries(ranking, False)]
+        return [self._items.external(item) for item in ranking.chosen_items()]
+
     def _recommend_user(
         self,
         user_id: str,
@@ -826,6 +860,14 @@ class MultiTaskRecommender(HybridRecommender):
         with_reasons: bool,
         outside: np.ndarray | None = None,
     ) -> list[RecommendedItem]:
+        ranking = self._rank(user_id, k, n_items, outside)
+        return [] if ranking is None else self._entries(ranking, with_reasons)
+
+    def _rank(
+        self, user_id: str, k: int, n_items: int, outside: np.ndarray | None
+    ) -> _Ranking | None:
+        """Rank the catalog for one user: which candidates fill the list, in order
+        (None when there is no candidate at all)."""
         user = self._users.get(user_id)
         segment = self._segments.segment(_profile_id(user_id)) if user is None else None
         key, prior = self._vector_key(user, segment)
@@ -858,7 +900,7 @@ class MultiTaskRecommender(HybridRecommender):
         if computed:
             self._store_vectors(key, signals)
         if candidates.size == 0:
-            return []
+            return None
         n_explore = self._explorer.slots(k, self.exploration) if self.exploration > 0 else 0
         explored = _EMPTY
         if n_explore:
@@ -873,25 +915,38 @@ class MultiTaskRecommender(HybridRecommender):
             self._last_pools.move_to_end(user)
             while len(self._last_pools) > self.vector_cache_size:
                 self._last_pools.popitem(last=False)
+        return _Ranking(
+            user_id, user, n_items, signals, candidates, n_fresh, predictions, score,
+            positions, explored,
+        )  # fmt: skip
+
+    def _entries(self, ranking: _Ranking, with_reasons: bool) -> list[RecommendedItem]:
+        """The list's entries: item, score, each task's prediction, and (with reasons) why."""
+        user_id, user, candidates, n_fresh = (
+            ranking.user_id, ranking.user, ranking.candidates, ranking.n_fresh
+        )  # fmt: skip
+        positions = ranking.positions
         fresh_set = set(candidates[candidates.shape[0] - n_fresh :].tolist()) if n_fresh else set()
-        chosen_items = candidates[positions].tolist()
-        chosen_scores = score[positions].tolist()
+        chosen_items = ranking.chosen_items()
+        chosen_scores = ranking.score[positions].tolist()
         known_tasks = self._heads.known_tasks()
         tasks = [task for task, _ in known_tasks]
         # One conversion for the whole list, not one per (task, item).
-        task_rows = predictions[positions][:, [column for _, column in known_tasks]].tolist()
+        columns = [column for _, column in known_tasks]
+        task_rows = ranking.predictions[positions][:, columns].tolist()
         external = self._items.external
         entries = []
         for at, item in enumerate(chosen_items):
             reason = ""
             if with_reasons:
                 source = "fresh" if item in fresh_set else None
-                reason = self._reason_for(user_id, user, item, signals, source)
+                reason = self._reason_for(user_id, user, item, ranking.signals, source)
             scores = dict(zip(tasks, task_rows[at], strict=True))
             entries.append(RecommendedItem(external(item), chosen_scores[at], scores, reason))
+        explored = ranking.explored
         if explored.size:
             entries += self._explored_entries(
-                user_id, user, explored, n_items, entries, with_reasons
+                user_id, user, explored, ranking.n_items, entries, with_reasons
             )
             self._explorer.shown(np.array([self._items.get(e.item_id) for e in entries]))
         return entries
@@ -900,8 +955,7 @@ class MultiTaskRecommender(HybridRecommender):
         """The items the user has seen (never recommended again), as an array."""
         if user is None or not self.exclude_seen:
             return _EMPTY
-        seen = self._history.seen(user)
-        return np.fromiter(seen, dtype=np.int64, count=len(seen))
+        return self._history.seen_rows(user)
 
     def _value_weights(self, known: np.ndarray) -> np.ndarray:
         """``task_weights`` per head (``HEAD_ORDER``), 0 for heads that predict nothing yet."""

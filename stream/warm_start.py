@@ -116,6 +116,9 @@ class FrozenRecommender(Recommender):
     ) -> list[list[RecommendedItem]]:
         return self.model.recommend(user_ids, k, with_reasons=with_reasons)
 
+    def recommend_ids(self, user_id: str, k: int, *, domain: str | None = None) -> list[str]:
+        return self.model.recommend_ids(user_id, k, domain=domain)
+
     def predict_tasks(self, event: Event) -> dict[str, float]:
         return self.model.predict_tasks(event)
 

@@ -127,3 +127,34 @@ def test_multitask_version_covers_every_hybrid_setting():
     longer = MultiTaskRecommender(user_ttl_seconds=2 * model.user_ttl_seconds)
     assert longer.version != model.version
     assert model.clone().params() == model.params()
+
+
+def test_recommend_ids_lists_what_recommend_lists(model):
+    model.learn_many(background())
+    for user in ["bg1", "bg7", "stranger"]:
+        expected = [entry.item_id for entry in model.recommend([user], 10, with_reasons=False)[0]]
+        assert model.recommend_ids(user, 10) == expected
+        assert len(expected) == 10
+
+
+@pytest.mark.parametrize("params", [{"exploration": 0.3}, {"diversity": 0.3}])
+def test_recommend_ids_follows_exploration_and_diversity(params):
+    # Exploration draws random numbers: twins with the same seed and events
+    # must list the same items whichever way they are asked.
+    # i60..i79 are never engaged with: fresh items for the exploration slots.
+    catalog = [Item(f"i{n}", {"genres": [f"g{n % 4}"]}) for n in range(80)]
+    lists, explored = [], 0
+    for ask_ids in (False, True):
+        model = build_model("multitask", **params)
+        for item in catalog:
+            model.add_item(item)
+        model.learn_many(background(n_events=800))
+        if ask_ids:
+            lists.append([model.recommend_ids(u, 10) for u in ("bg1", "bg2", "bg3")])
+        else:
+            ranked = model.recommend(["bg1", "bg2", "bg3"], 10, with_reasons=False)
+            lists.append([[entry.item_id for entry in entries] for entries in ranked])
+            explored = sum("explore" in e.scores for entries in ranked for e in entries)
+    assert lists[0] == lists[1]
+    assert explored > 0 if "exploration" in params else explored == 0
+    assert all(len(ids) == 10 for ids in lists[1])

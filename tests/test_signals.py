@@ -248,3 +248,25 @@ def test_user_neighbours_are_the_ones_dicts_of_overlaps_gave():
     old.__setstate__(state)
     for user in range(150):
         assert old.neighbours(user)[0].tolist() == reference.neighbours(user)[0].tolist()
+
+
+def test_seen_rows_track_the_seen_set_through_adds_forgets_and_pickles():
+    import pickle
+
+    rng = np.random.default_rng(3)
+    history = UserHistory(window=5)
+    for step in range(3000):
+        user, item = int(rng.integers(20)), int(rng.integers(400))
+        history.add(user, Interaction(item, 1.0, "click", float(step)))
+        if step % 7 == 0:  # read mid-stream, so later adds append to the array
+            rows = history.seen_rows(user).tolist()
+            assert len(rows) == len(set(rows)) and set(rows) == history.seen(user)
+        if step % 500 == 499:
+            history.forget_items(rng.choice(400, size=30, replace=False))
+        if step == 1500:
+            history.forget(3)
+            history = pickle.loads(pickle.dumps(history))
+    for user in range(20):
+        rows = history.seen_rows(user).tolist()
+        assert len(rows) == len(set(rows)) and set(rows) == history.seen(user)
+    assert history.seen_rows(99).size == 0

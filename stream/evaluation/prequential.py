@@ -250,13 +250,8 @@ def prequential(
                     result.repeats += 1
                 else:
                     flags = slices.before_rank(event)
-                    if scoped and event.domain != DEFAULT_DOMAIN:
-                        ranked = model.recommend(  # type: ignore[call-arg]
-                            [event.user_id], k, with_reasons=False, domain=event.domain
-                        )[0]
-                    else:
-                        ranked = model.recommend([event.user_id], k, with_reasons=False)[0]
-                    ids = [entry.item_id for entry in ranked]
+                    domain = event.domain if scoped and event.domain != DEFAULT_DOMAIN else None
+                    ids = model.recommend_ids(event.user_id, k, domain=domain)
                     rank = ids.index(item) + 1 if item in ids else 0
                     slices.ranked(flags, rank > 0, ids)
                     result.scored += 1
