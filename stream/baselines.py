@@ -23,7 +23,7 @@ import numpy as np
 
 from stream.entities import IdIndex, grown
 from stream.events import Event, Item
-from stream.history import Interaction, UserHistory
+from stream.history import UserHistory
 from stream.model import RecommendedItem, Recommender
 from stream.signals import DecayedPopularity, ItemCooccurrence
 
@@ -340,9 +340,9 @@ class ItemCFRecommender(_Baseline):
     def _learn(self, event: Event, user: int, item: int, weight: float) -> None:
         # Each positive interaction counts one, as in the popularity anchors.
         unit = 1.0 if weight > 0 else weight
-        recent = self._history.recent(user)
-        self._cooccurrence.learn(item, unit, [r.item for r in recent], [r.weight for r in recent])
-        self._history.add(user, Interaction(item, unit, event.event_type, event.timestamp))
+        recent_items, recent_weights = self._history.recent_arrays(user)
+        self._cooccurrence.learn(item, unit, recent_items, recent_weights)
+        self._history.add(user, item, unit, event.event_type, event.timestamp)
 
     def _forget(self, user_id: str, row: int) -> None:
         self._history.forget(row)

@@ -4,14 +4,20 @@ Two things are kept per user because they answer different questions:
 ``recent`` (bounded, in order, with weights) says what the user is into *now*
 and feeds the co-occurrence window and the recency-weighted CF score;
 ``seen`` (every item interacted with) says what must not be recommended again.
+
+Recent interactions are kept as arrays (item, weight, time, kind) in a ring
+per user, written twice over: slot ``s`` and slot ``s + window`` hold the
+same interaction. The newest ``n`` then always lie in one slice, so the
+co-occurrence window and the recency-weighted items are read from views,
+with no Python object per interaction.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 
 from stream.entities import grown
@@ -23,6 +29,56 @@ class Interaction:
     weight: float
     event_type: str
     timestamp: float
+
+
+@numba.njit(cache=True)
+def _positive_recent(items, weights, decay):  # noqa: ANN001, ANN202
+    """Items with a positive weight, newest first, each once (at its newest weight),
+    weighted ``weight * decay**p`` for ``p`` steps back from the newest interaction."""
+    n = items.shape[0]
+    out_items = np.empty(n, dtype=np.int64)
+    out_weights = np.empty(n)
+    kept = 0
+    factor = 1.0
+    for p in range(n - 1, -1, -1):
+        if weights[p] > 0:
+            item = items[p]
+            repeat = False
+            for q in range(kept):
+                if out_items[q] == item:
+                    repeat = True
+                    break
+            if not repeat:
+                out_items[kept] = item
+                out_weights[kept] = weights[p] * factor
+                kept += 1
+        factor *= decay
+    return out_items[:kept], out_weights[:kept]
+
+
+class _Ring:
+    """One user's last ``window`` interactions, each stored at slot ``s`` and ``s + window``."""
+
+    __slots__ = ("items", "weights", "times", "kinds", "count")
+
+    def __init__(self, window: int) -> None:
+        self.items = np.zeros(2 * window, dtype=np.int64)
+        self.weights = np.zeros(2 * window)
+        self.times = np.zeros(2 * window)
+        self.kinds = np.zeros(2 * window, dtype=np.int16)  # codes of UserHistory._kinds
+        self.count = 0  # interactions ever added (the ring holds the last ``window``)
+
+    def __getstate__(self) -> tuple:
+        return (self.items, self.weights, self.times, self.kinds, self.count)
+
+    def __setstate__(self, state: tuple) -> None:
+        self.items, self.weights, self.times, self.kinds, self.count = state
+
+    def span(self, window: int, n: int) -> slice:
+        """Where the newest ``min(n, held)`` interactions lie, oldest first."""
+        n = min(n, self.count, window)
+        end = self.count % window + window
+        return slice(end - n, end)
 
 
 class UserHistory:
@@ -40,7 +96,8 @@ class UserHistory:
         if window < 1:
             raise ValueError("window must be >= 1")
         self.window = window
-        self._recent: dict[int, deque[Interaction]] = {}
+        self._rings: dict[int, _Ring] = {}
+        self._kinds: list[str] = []  # event types, by the code the rings store
         self._seen: dict[int, set[int]] = {}
         # positive_recent() per user, until the user's history changes: the
         # user-based CF reads many neighbours' histories per ranking.
@@ -53,30 +110,80 @@ class UserHistory:
         return {**self.__dict__, "_seen_arrays": {}}  # rebuilt from the sets on demand
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        """Load a pickle, also one from when recent interactions were deques of objects."""
+        recent = state.pop("_recent", None)
         state.setdefault("_seen_arrays", {})
+        state.setdefault("_rings", {})
+        state.setdefault("_kinds", [])
         self.__dict__.update(state)
+        for user, interactions in (recent or {}).items():
+            for interaction in interactions:
+                self._append(user, interaction.item, interaction.weight,
+                             interaction.event_type, interaction.timestamp)  # fmt: skip
 
     def __len__(self) -> int:
         return len(self._seen)
 
-    def add(self, user: int, interaction: Interaction) -> None:
-        recent = self._recent.get(user)
-        if recent is None:
-            recent = self._recent[user] = deque(maxlen=self.window)
+    def add(self, user: int, item: int, weight: float, event_type: str, timestamp: float) -> None:
+        """Record one interaction of the user (the newest)."""
+        if user not in self._seen:
             self._seen[user] = set()
-        recent.append(interaction)
+        self._append(user, item, weight, event_type, timestamp)
         seen = self._seen[user]
-        if interaction.item not in seen:
-            seen.add(interaction.item)
+        if item not in seen:
+            seen.add(item)
             rows = self._seen_arrays.get(user)
             if rows is not None:
                 if len(seen) > rows.shape[0]:
                     rows = self._seen_arrays[user] = grown(rows, len(seen))
-                rows[len(seen) - 1] = interaction.item
+                rows[len(seen) - 1] = item
         self._weighted.pop(user, None)
 
-    def recent(self, user: int) -> deque[Interaction] | tuple[()]:
-        return self._recent.get(user, ())
+    def _append(self, user: int, item: int, weight: float, event_type: str, time: float) -> None:
+        ring = self._rings.get(user)
+        if ring is None:
+            ring = self._rings[user] = _Ring(self.window)
+        try:
+            kind = self._kinds.index(event_type)
+        except ValueError:
+            kind = len(self._kinds)
+            self._kinds.append(event_type)
+        for slot in (ring.count % self.window, ring.count % self.window + self.window):
+            ring.items[slot] = item
+            ring.weights[slot] = weight
+            ring.times[slot] = time
+            ring.kinds[slot] = kind
+        ring.count += 1
+
+    def recent(self, user: int) -> list[Interaction]:
+        """The user's recent interactions, oldest first (built on demand: for explanations)."""
+        ring = self._rings.get(user)
+        if ring is None:
+            return []
+        span = ring.span(self.window, self.window)
+        return [
+            Interaction(item, weight, self._kinds[kind], time)
+            for item, weight, kind, time in zip(
+                ring.items[span].tolist(), ring.weights[span].tolist(),
+                ring.kinds[span].tolist(), ring.times[span].tolist(), strict=True,
+            )  # fmt: skip
+        ]
+
+    def recent_arrays(self, user: int, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Items and weights of the newest ``n`` (default: all held) interactions, oldest
+        first, as views: read them before the user's next interaction is added."""
+        ring = self._rings.get(user)
+        if ring is None:
+            return _EMPTY_INT, _EMPTY_FLOAT
+        span = ring.span(self.window, self.window if n is None else n)
+        return ring.items[span], ring.weights[span]
+
+    def last_time(self, user: int) -> float | None:
+        """Time of the user's newest interaction (None: none held)."""
+        ring = self._rings.get(user)
+        if ring is None or ring.count == 0:
+            return None
+        return float(ring.times[(ring.count - 1) % self.window])
 
     def seen(self, user: int) -> set[int] | frozenset[int]:
         return self._seen.get(user, frozenset())
@@ -101,31 +208,22 @@ class UserHistory:
         Returns
         -------
         items, weights
-            Two arrays of equal length, items unique.
+            Two arrays of equal length, items unique, newest first.
         """
         cached = self._weighted.get(user, {}).get(decay)
         if cached is not None:
             return cached
-        recent = self._recent.get(user)
-        if not recent:
+        items, weights = self.recent_arrays(user)
+        if not items.size:
             return _EMPTY_INT, _EMPTY_FLOAT
-        weights: dict[int, float] = {}
-        factor = 1.0
-        for interaction in reversed(recent):
-            if interaction.weight > 0 and interaction.item not in weights:
-                weights[interaction.item] = interaction.weight * factor
-            factor *= decay
-        if not weights:
+        result = _positive_recent(items, weights, decay)
+        if not result[0].size:
             return _EMPTY_INT, _EMPTY_FLOAT
-        result = (
-            np.fromiter(weights.keys(), dtype=np.int64, count=len(weights)),
-            np.fromiter(weights.values(), dtype=np.float64, count=len(weights)),
-        )
         self._weighted.setdefault(user, {})[decay] = result
         return result
 
     def forget(self, user: int) -> None:
-        self._recent.pop(user, None)
+        self._rings.pop(user, None)
         self._seen.pop(user, None)
         self._seen_arrays.pop(user, None)
         self._weighted.pop(user, None)
@@ -142,10 +240,10 @@ class UserHistory:
                 continue
             seen -= gone
             self._seen_arrays.pop(user, None)
-            recent = self._recent[user]
-            kept = [r for r in recent if r.item not in gone]
-            recent.clear()
-            recent.extend(kept)
+            kept = [r for r in self.recent(user) if r.item not in gone]
+            self._rings.pop(user, None)
+            for r in kept:
+                self._append(user, r.item, r.weight, r.event_type, r.timestamp)
             self._weighted.pop(user, None)
 
     def n_seen(self) -> int:

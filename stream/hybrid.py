@@ -21,7 +21,7 @@ import numpy as np
 from stream.domains import ItemDomains
 from stream.entities import IdIndex, grown
 from stream.events import DEFAULT_DOMAIN, Event, Item
-from stream.history import Interaction, UserHistory
+from stream.history import UserHistory
 from stream.lifecycle import ActivityClock
 from stream.model import RecommendedItem, Recommender
 from stream.signals import (
@@ -257,15 +257,14 @@ class HybridRecommender(Recommender):
         weight = self.event_weight(event)
         user = self._user_row(event.user_id)
         item = self._item_row(event.item_id)
-        recent = self._history.recent(user)
-        window = [recent[i] for i in range(max(0, len(recent) - self.pair_window), len(recent))]
-        self._cooccurrence.learn(item, weight, [r.item for r in window], [r.weight for r in window])
+        window_items, window_weights = self._history.recent_arrays(user, self.pair_window)
+        self._cooccurrence.learn(item, weight, window_items, window_weights)
         self._popularity.learn(item, weight, event.timestamp)
         self._mf.learn(user, item, weight)
         self._cf_profiles.learn(user, item, weight, self._items.capacity)
         if self.user_cf:
             self._neighbourhood.learn(user, item, weight)
-        self._history.add(user, Interaction(item, weight, event.event_type, event.timestamp))
+        self._history.add(user, item, weight, event.event_type, event.timestamp)
         if event.domain != DEFAULT_DOMAIN:
             self._domains.set(item, event.domain)
 

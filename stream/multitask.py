@@ -770,10 +770,10 @@ class MultiTaskRecommender(HybridRecommender):
         """log(1 + seconds since the user's last event) / 16, at ``now`` (the model clock)."""
         if user is None:
             return 1.0
-        recent = self._history.recent(user)
-        if not recent:
+        last = self._history.last_time(user)
+        if last is None:
             return 1.0
-        elapsed = max(0.0, (self._clock if now is None else now) - recent[-1].timestamp)
+        elapsed = max(0.0, (self._clock if now is None else now) - last)
         return math.log1p(elapsed) / 16.0
 
     # ------------------------------------------------------------------ prediction

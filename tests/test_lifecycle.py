@@ -102,6 +102,9 @@ def test_forget_user_leaves_nothing_about_the_user_in_memory(name: str) -> None:
             assert not any(type(value) is int and value == row for value in container), path
         elif container.dtype.kind == "i" and container.ndim == 1 and not _item_only(path):
             assert row not in container.tolist(), path
+        elif path.endswith("._overlaps._slots"):  # user-pair hash keys: (user << 32) | user
+            keys = container[:, 0][container[:, 0] >= 0]
+            assert row not in (keys >> 32).tolist() + (keys & 0xFFFFFFFF).tolist(), path
     if isinstance(model, MultiTaskRecommender):
         assert not model._user_counts.events[row]
         assert model._segments.segment(FORGOTTEN) is None

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stream.entities import IdIndex, grown
-from stream.history import Interaction, UserHistory
+from stream.history import UserHistory
 from stream.online_eval import RollingHitRate
 from stream.signals import DecayedPopularity, ItemCooccurrence, OnlineMF
 
@@ -113,7 +113,7 @@ def test_mf_learns_a_planted_block_structure():
 def test_history_weights_recent_items_most():
     history = UserHistory(window=3)
     for n, item in enumerate([7, 8, 9, 10]):
-        history.add(0, Interaction(item, 1.0, "click", float(n)))
+        history.add(0, item, 1.0, "click", float(n))
     items, weights = history.positive_recent(0, decay=0.5)
     assert items.tolist() == [10, 9, 8]  # window of 3, newest first
     assert weights.tolist() == [1.0, 0.5, 0.25]
@@ -139,7 +139,7 @@ def test_rolling_hit_rate_forgets_old_outcomes():
 
 def test_user_cf_scores_equal_the_numpy_sum_over_neighbours():
     """The compiled sum gives numpy's numbers, bit for bit (figures measured before it hold)."""
-    from stream.history import Interaction, UserHistory
+    from stream.history import UserHistory
     from stream.signals import UserNeighbourhood
 
     rng = np.random.default_rng(11)
@@ -148,7 +148,7 @@ def test_user_cf_scores_equal_the_numpy_sum_over_neighbours():
         user, item = int(rng.integers(60)), int(rng.integers(80))
         weight = float(rng.choice([0.5, 1.0, 2.0, -1.0]))
         neighbourhood.learn(user, item, weight)
-        history.add(user, Interaction(item, weight, "click", float(step)))
+        history.add(user, item, weight, "click", float(step))
 
     def recent_of(v):
         return history.positive_recent(v, 0.9)
@@ -257,7 +257,7 @@ def test_seen_rows_track_the_seen_set_through_adds_forgets_and_pickles():
     history = UserHistory(window=5)
     for step in range(3000):
         user, item = int(rng.integers(20)), int(rng.integers(400))
-        history.add(user, Interaction(item, 1.0, "click", float(step)))
+        history.add(user, item, 1.0, "click", float(step))
         if step % 7 == 0:  # read mid-stream, so later adds append to the array
             rows = history.seen_rows(user).tolist()
             assert len(rows) == len(set(rows)) and set(rows) == history.seen(user)
@@ -270,3 +270,67 @@ def test_seen_rows_track_the_seen_set_through_adds_forgets_and_pickles():
         rows = history.seen_rows(user).tolist()
         assert len(rows) == len(set(rows)) and set(rows) == history.seen(user)
     assert history.seen_rows(99).size == 0
+
+
+def _reference_positive_recent(recent, decay):
+    """How positive_recent was computed over a deque of interactions (newest last)."""
+    weights: dict[int, float] = {}
+    factor = 1.0
+    for interaction in reversed(recent):
+        if interaction.weight > 0 and interaction.item not in weights:
+            weights[interaction.item] = interaction.weight * factor
+        factor *= decay
+    return list(weights), list(weights.values())
+
+
+def test_history_rings_hold_what_a_deque_of_the_last_window_holds():
+    import pickle
+    from collections import deque
+
+    from stream.history import Interaction
+
+    rng = np.random.default_rng(8)
+    window = 7
+    history = UserHistory(window=window)
+    reference: dict[int, deque] = {}
+    kinds = ["view", "click", "rating", "purchase"]
+    for step in range(2000):
+        user, item = int(rng.integers(12)), int(rng.integers(15))
+        weight = float(rng.choice([0.5, 1.0, 2.0, -1.0]))
+        kind = kinds[int(rng.integers(len(kinds)))]
+        history.add(user, item, weight, kind, float(step))
+        reference.setdefault(user, deque(maxlen=window)).append(
+            Interaction(item, weight, kind, float(step))
+        )
+        if step % 300 == 299:  # expiry drops items from every history, order kept
+            gone = rng.choice(15, size=2, replace=False)
+            history.forget_items(gone)
+            for recent in reference.values():
+                kept = [r for r in recent if r.item not in set(gone.tolist())]
+                recent.clear()
+                recent.extend(kept)
+        if step == 1000:
+            history = pickle.loads(pickle.dumps(history))
+        expected = reference[user]
+        assert history.recent(user) == list(expected)
+        items, weights = history.recent_arrays(user, 3)
+        assert items.tolist() == [r.item for r in list(expected)[-3:]]
+        assert weights.tolist() == [r.weight for r in list(expected)[-3:]]
+        assert history.last_time(user) == (expected[-1].timestamp if expected else None)
+        for decay in (0.9, 0.3):
+            got = history.positive_recent(user, decay)
+            assert (got[0].tolist(), got[1].tolist()) == _reference_positive_recent(expected, decay)
+
+
+def test_history_from_a_pickle_of_deques_loads():
+    from collections import deque
+
+    from stream.history import Interaction
+
+    old = UserHistory.__new__(UserHistory)
+    recent = deque([Interaction(4, 1.0, "click", 1.0), Interaction(9, 2.0, "rating", 2.0)], 50)
+    old.__setstate__({"window": 50, "_recent": {3: recent}, "_seen": {3: {4, 9}}, "_weighted": {}})
+    assert old.recent(3) == list(recent)
+    assert old.positive_recent(3, 0.5)[0].tolist() == [9, 4]
+    old.add(3, 5, 1.0, "view", 3.0)
+    assert [r.item for r in old.recent(3)] == [4, 9, 5] and old.seen(3) == {4, 5, 9}

@@ -215,8 +215,8 @@ def _repack(head, target_of, value, next_of, capacity, table_size, shift):  # no
     new_target = np.zeros(capacity, dtype=np.int64)
     new_value = np.zeros(capacity)
     new_next = np.full(capacity, -1, dtype=np.int64)
-    keys = np.full(table_size, _EMPTY, dtype=np.int64)
-    entries = np.zeros(table_size, dtype=np.int64)
+    slots = _new_slots(table_size)
+    keys, entries = slots[:, 0], slots[:, 1]
     new_head = np.full(head.shape[0], -1, dtype=np.int64)
     used = 0
     for source in range(head.shape[0]):
@@ -235,7 +235,15 @@ def _repack(head, target_of, value, next_of, capacity, table_size, shift):  # no
             last = used
             used += 1
             at = next_of[at]
-    return new_head, new_target, new_value, new_next, keys, entries, used
+    return new_head, new_target, new_value, new_next, slots, used
+
+
+@numba.njit(cache=True)
+def _new_slots(table_size):  # noqa: ANN001, ANN202
+    """An empty hash table: a row per slot, (key, entry index) side by side."""
+    slots = np.zeros((table_size, 2), dtype=np.int64)
+    slots[:, 0] = _EMPTY
+    return slots
 
 
 class PairTable:
@@ -262,8 +270,9 @@ class PairTable:
 
     def __init__(self) -> None:
         self._shift = 64 - 10
-        self.keys = np.full(1 << 10, _EMPTY, dtype=np.int64)  # (source << 32) | target
-        self.entries = np.zeros(1 << 10, dtype=np.int64)  # entry index per hash slot
+        # The hash table: per slot, the key ((source << 32) | target) and the
+        # index of its entry, side by side so that a probe reads one cache line.
+        self._slots = _new_slots(1 << 10)
         self.head = np.zeros(0, dtype=np.int64)  # first entry of each row, -1: none
         self.length = np.zeros(0, dtype=np.int64)
         self.target = np.zeros(256, dtype=np.int64)
@@ -274,13 +283,30 @@ class PairTable:
         self.live = 0
         self.hashed = 0  # hash slots not empty (live or deleted): what probing walks
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Load a pickle, also one from when keys and entries were two arrays."""
+        keys, entries = state.pop("keys", None), state.pop("entries", None)
+        self.__dict__.update(state)
+        if keys is not None:
+            self._slots = np.stack([keys, entries], axis=1)
+
+    @property
+    def keys(self) -> np.ndarray:
+        """Each hash slot's key, ``(source << 32) | target`` (a view)."""
+        return self._slots[:, 0]
+
+    @property
+    def entries(self) -> np.ndarray:
+        """Each hash slot's entry index (a view)."""
+        return self._slots[:, 1]
+
     def reserve(self, rows: int, new_entries: int) -> None:
         """Room for rows ``0..rows-1`` and ``new_entries`` more entries (before a compiled call)."""
         if rows > self.head.shape[0]:
             self.head = grown(self.head, rows, fill=-1)
             self.length = grown(self.length, rows)
         if self.used + new_entries > self.target.shape[0] or (
-            (self.hashed + new_entries) * 2 > self.keys.shape[0]
+            (self.hashed + new_entries) * 2 > self._slots.shape[0]
         ):
             self._repack(self.live + new_entries)
         elif self.used - self.packed > max(self.MIN_UNPACKED, self.live * self.UNPACKED_SHARE):
@@ -291,11 +317,11 @@ class PairTable:
         capacity = max(256, 2 * needed)
         table_bits = max(10, int(2 * needed - 1).bit_length() + 1)
         self._shift = 64 - table_bits
-        head, target, value, nxt, keys, entries, used = _repack(
+        head, target, value, nxt, slots, used = _repack(
             self.head, self.target, self.value, self.next, capacity, 1 << table_bits, self._shift
         )
         self.head, self.target, self.value, self.next = head, target, value, nxt
-        self.keys, self.entries = keys, entries
+        self._slots = slots
         self.used = self.live = self.hashed = self.packed = used
 
     def add_pairs(
