@@ -104,6 +104,26 @@ def _learn_pairs(  # noqa: ANN201, PLR0913
 
 
 @numba.njit(cache=True)
+def _add_both_ways(  # noqa: ANN201, PLR0913
+    source, targets, amount,  # noqa: ANN001
+    keys, entries, shift, head, length, target_of, value, next_of, used,  # noqa: ANN001
+):  # fmt: skip
+    """``co(source, t) += amount``, then ``co(t, source) += amount``, for each of
+    ``targets`` in order (``source`` itself skipped)."""
+    for k in range(targets.shape[0]):
+        other = targets[k]
+        if other == source:
+            continue
+        used = _add(
+            source, other, amount, keys, entries, shift, head, length, target_of, value, next_of, used
+        )  # noqa: E501
+        used = _add(
+            other, source, amount, keys, entries, shift, head, length, target_of, value, next_of, used
+        )  # noqa: E501
+    return used
+
+
+@numba.njit(cache=True)
 def _add_rows(out, items, scales, head, target_of, value, next_of):  # noqa: ANN001, ANN202
     """``out[j] += scales[r] * co(items[r], j)`` for every neighbour ``j``, row after row."""
     for r in range(items.shape[0]):
@@ -339,6 +359,20 @@ class PairTable:
             item, weight, window_items, window_weights, closeness, distance_decay,
             self.keys, self.entries, self._shift, self.head, self.length,
             self.target, self.value, self.next, self.used,
+        )  # fmt: skip
+        added = used - self.used
+        self.used = used
+        self.live += added
+        self.hashed += added
+
+    def add_both_ways(self, source: int, targets: np.ndarray, amount: float) -> None:
+        """``co(source, t)`` and ``co(t, source)`` each grow by ``amount`` for every
+        target but ``source``, in one compiled call. Every target must already
+        have a row (have been a source before), as user-user overlaps do."""
+        self.reserve(source + 1, 2 * targets.shape[0])
+        used = _add_both_ways(
+            source, targets, amount, self.keys, self.entries, self._shift, self.head,
+            self.length, self.target, self.value, self.next, self.used,
         )  # fmt: skip
         added = used - self.used
         self.used = used

@@ -113,11 +113,9 @@ class UserNeighbourhood:
         if engagers:
             # Each distinct recent engager once, in the order a set of them
             # iterates (which orders the user's new neighbours in their row).
+            # Engagers have learned before, so their rows exist.
             others = np.fromiter(set(engagers), dtype=np.int64, count=-1)
-            # A pair weighs min(weight, weight) = weight: overlap(user, other)
-            # and overlap(other, user) each grow by the weight (the user
-            # themself is skipped).
-            self._overlaps.add_pairs(user, weight, others, np.full(others.size, weight), 1.0, 1.0)
+            self._overlaps.add_both_ways(user, others, weight)
         engagers.append(user)
         self._since_refresh[user] = self._since_refresh.get(user, 0) + 1
 
