@@ -42,9 +42,8 @@ STAGES = [
     ("    River heads (like, rating, funnel)", ["_heads"], "learn_labels"),
     ("    River heads (like, rating, funnel)", ["_heads"], "learn_rating"),
     ("    relevance pairs (compiled)", ["_heads"], "learn_relevance_pool"),
-    ("  item co-occurrence", ["_cooccurrence"], "learn"),
+    ("  co-occurrence + carried item-CF", ["_cooccurrence"], "learn"),
     ("  user neighbourhood", ["_neighbourhood"], "learn"),
-    ("  item-CF profiles (both)", ["_cf_profiles", "_cf_recent"], "learn"),
     ("  MF (BPR step)", ["_mf"], "learn"),
     ("  content taste", ["_taste"], "learn"),
 ]

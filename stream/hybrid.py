@@ -258,15 +258,21 @@ class HybridRecommender(Recommender):
         user = self._user_row(event.user_id)
         item = self._item_row(event.item_id)
         window_items, window_weights = self._history.recent_arrays(user, self.pair_window)
-        self._cooccurrence.learn(item, weight, window_items, window_weights)
+        # The co-occurrence also steps the user's carried item-CF vectors.
+        carried = self._carried_vectors(user)
+        self._cooccurrence.learn(item, weight, window_items, window_weights, carried)
         self._popularity.learn(item, weight, event.timestamp)
         self._mf.learn(user, item, weight)
-        self._cf_profiles.learn(user, item, weight, self._items.capacity)
         if self.user_cf:
             self._neighbourhood.learn(user, item, weight)
         self._history.add(user, item, weight, event.event_type, event.timestamp)
         if event.domain != DEFAULT_DOMAIN:
             self._domains.set(item, event.domain)
+
+    def _carried_vectors(self, user: int) -> list[tuple[np.ndarray, float]]:
+        """The user's carried item-CF vectors and their decays, for this event's step."""
+        step = self._cf_profiles.carried(user, self._items.capacity)
+        return [] if step is None else [step]
 
     def _user_row(self, user_id: str) -> int:
         row = self._users.get(user_id)

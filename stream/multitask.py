@@ -432,7 +432,6 @@ class MultiTaskRecommender(HybridRecommender):
         self._refresh_item_static(item)
         profile_id = event.user_id if self.domain_transfer else _profile_id(event.user_id)
         self._segments.learn(profile_id, item, weight, event.timestamp)
-        self._cf_recent.learn(user, item, weight, self._items.capacity)
         if weight > 0:
             self._taste.learn(user, item, weight)
             if self.exploration > 0:
@@ -441,6 +440,11 @@ class MultiTaskRecommender(HybridRecommender):
         if self._since_refit >= self.transfer_refit_every:
             self._since_refit = 0
             self._refit_transfer()
+
+    def _carried_vectors(self, user: int) -> list[tuple[np.ndarray, float]]:
+        steps = super()._carried_vectors(user)
+        recent = self._cf_recent.carried(user, self._items.capacity)
+        return steps if recent is None else [*steps, recent]
 
     def _new_user(self, user_id: str, row: int) -> None:
         if self.segment_prior:

@@ -128,3 +128,30 @@ def test_cooccurrence_from_a_checkpoint_before_the_pair_table_loads():
             assert loaded.similarity(a, b) == current.similarity(a, b)
     assert loaded.similarity(0, 1) > 0
     assert loaded.n_pairs() == current.n_pairs() == 6
+
+
+def test_carried_vectors_step_with_the_pairs_as_two_separate_steps_would():
+    """One compiled call learns the pairs and steps the carried vectors, bit for bit
+    as learning the pairs and then decaying and adding the item's new row."""
+    rng = np.random.default_rng(4)
+    fused, stepwise = ItemCooccurrence(), ItemCooccurrence()
+    n_items = 40
+    carried = [np.zeros(n_items), np.zeros(n_items)]
+    expected = [np.zeros(n_items), np.zeros(n_items)]
+    decays = (0.9, 0.3)
+    recent: list[int] = []
+    for _ in range(3000):
+        item = int(rng.integers(n_items))
+        weight = float(rng.choice([0.5, 1.0, 2.0, -1.0]))
+        window = np.array(recent[-10:], dtype=np.int64)
+        weights = np.ones(window.size)
+        fused.learn(item, weight, window, weights, list(zip(carried, decays, strict=True)))
+        stepwise.learn(item, weight, window, weights)
+        for vector, decay in zip(expected, decays, strict=True):
+            vector *= decay
+            if weight > 0:
+                stepwise.add_row_to(vector, item, weight)
+        recent.append(item)
+    for got, want in zip(carried, expected, strict=True):
+        assert np.array_equal(got, want)
+        assert np.count_nonzero(got) > n_items // 2

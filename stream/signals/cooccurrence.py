@@ -21,6 +21,7 @@ the same order as before, so the weights are the same to the last bit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numba
@@ -28,6 +29,8 @@ import numpy as np
 
 from stream.entities import grown
 
+_NO_VECTORS = (np.zeros(0),)  # no carried vector (an empty one is skipped)
+_NO_DECAYS = (1.0,)
 _EMPTY = -1  # a hash slot never used
 _DELETED = -2  # a hash slot whose entry was removed (probing goes on past it)
 _FIBONACCI = np.uint64(11400714819323198485)  # 2**64 / golden ratio: spreads keys
@@ -100,6 +103,25 @@ def _learn_pairs(  # noqa: ANN201, PLR0913
         used = _add(
             other, item, pair, keys, entries, shift, head, length, target_of, value, next_of, used
         )  # noqa: E501
+    return used
+
+
+@numba.njit(cache=True)
+def _learn_and_carry(  # noqa: ANN201, PLR0913
+    item, weight, window_items, window_weights, closeness, distance_decay,  # noqa: ANN001
+    carried, decays, row_scale,  # noqa: ANN001
+    keys, entries, shift, head, length, target_of, value, next_of, used,  # noqa: ANN001
+):  # fmt: skip
+    """:func:`_learn_pairs`, then each carried vector ``v`` (of ``carried``, empty
+    ones skipped) becomes ``v * decay + row_scale * co(item, .)``: one call
+    for what an engagement changes in the item-CF state."""
+    used = _learn_pairs(
+        item, weight, window_items, window_weights, closeness, distance_decay,
+        keys, entries, shift, head, length, target_of, value, next_of, used,
+    )  # fmt: skip
+    for k in range(len(carried)):
+        if carried[k].shape[0]:
+            _scale_then_add_row(carried[k], decays[k], item, row_scale, head, target_of, value, next_of)
     return used
 
 
@@ -365,6 +387,33 @@ class PairTable:
         self.live += added
         self.hashed += added
 
+    def add_pairs_and_carry(  # noqa: PLR0913
+        self,
+        item: int,
+        weight: float,
+        window_items: np.ndarray,
+        window_weights: np.ndarray,
+        closeness: float,
+        distance_decay: float,
+        carried: tuple[np.ndarray, ...],
+        decays: tuple[float, ...],
+        row_scale: float,
+    ) -> None:
+        """:meth:`add_pairs`, then ``v = v * decay + row_scale * co(item, .)`` for each
+        carried vector (empty ones skipped), in one compiled call."""
+        rows = max(item, int(window_items.max()) if window_items.size else 0) + 1
+        self.reserve(rows, 2 * window_items.shape[0])
+        used = _learn_and_carry(
+            item, weight, window_items, window_weights, closeness, distance_decay,
+            carried, decays, row_scale,
+            self.keys, self.entries, self._shift, self.head, self.length,
+            self.target, self.value, self.next, self.used,
+        )  # fmt: skip
+        added = used - self.used
+        self.used = used
+        self.live += added
+        self.hashed += added
+
     def add_both_ways(self, source: int, targets: np.ndarray, amount: float) -> None:
         """``co(source, t)`` and ``co(t, source)`` each grow by ``amount`` for every
         target but ``source``, in one compiled call. Every target must already
@@ -393,11 +442,6 @@ class PairTable:
     def add_row(self, out: np.ndarray, item: int, scale: float) -> None:
         if item < self.head.shape[0]:
             _add_row(out, item, scale, self.head, self.target, self.value, self.next)
-
-    def scale_then_add_row(self, out: np.ndarray, factor: float, item: int, scale: float) -> None:
-        """``out *= factor`` and then :meth:`add_row`, in one compiled call."""
-        row = item if 0 <= item < self.head.shape[0] else -1
-        _scale_then_add_row(out, factor, row, scale, self.head, self.target, self.value, self.next)
 
     def add_rows(self, out: np.ndarray, items: np.ndarray, scales: np.ndarray) -> None:
         if items.size and int(items.max()) >= self.head.shape[0]:
@@ -481,6 +525,7 @@ class ItemCooccurrence:
         weight: float,
         recent_items: list[int] | np.ndarray,
         recent_weights: list[float] | np.ndarray,
+        carried: Sequence[tuple[np.ndarray, float]] = (),
     ) -> None:
         """Fold in one engagement of ``item`` by a user whose recent items are given.
 
@@ -488,8 +533,15 @@ class ItemCooccurrence:
         does not tie it firmly to a purchase of another. Items engaged with
         right before count most: a pair's weight decays with the distance in
         the user's sequence (``distance_decay``; 1.0 = no decay).
+
+        ``carried``: the user's carried item-CF score vectors with their decays
+        (:meth:`~stream.signals.profiles.ItemCFProfiles.carried`). Each takes
+        this event's step in the same compiled call: ``v = decay * v`` plus,
+        for an engagement, the item's new row scaled as :meth:`add_row_to` does.
         """
         if weight <= 0:
+            for vector, decay in carried:
+                vector *= decay
             return
         self._totals = grown(self._totals, item + 1)
         self._inverse = grown(self._inverse, item + 1)
@@ -498,9 +550,12 @@ class ItemCooccurrence:
         window_items = np.asarray(recent_items[-self.max_pairs_per_event :], dtype=np.int64)
         window_weights = np.asarray(recent_weights[-self.max_pairs_per_event :], dtype=np.float64)
         closeness = self.distance_decay ** (len(window_items) - 1)
-        self._pairs.add_pairs(
-            item, weight, window_items, window_weights, closeness, self.distance_decay
-        )
+        self._pairs.add_pairs_and_carry(
+            item, weight, window_items, window_weights, closeness, self.distance_decay,
+            tuple(vector for vector, _ in carried) or _NO_VECTORS,
+            tuple(decay for _, decay in carried) or _NO_DECAYS,
+            weight / self._totals[item] ** self.alpha,
+        )  # fmt: skip
 
     def _engaged_rows(
         self, items: np.ndarray, weights: np.ndarray
@@ -523,15 +578,6 @@ class ItemCooccurrence:
         if item >= self._totals.shape[0] or self._totals[item] <= 0:
             return
         self._pairs.add_row(out, item, scale / self._totals[item] ** self.alpha)
-
-    def decay_then_add_row_to(self, out: np.ndarray, decay: float, item: int, scale: float) -> None:
-        """``out *= decay``, then :meth:`add_row_to` (one compiled call: a carried
-        score vector's step, see :class:`~stream.signals.profiles.ItemCFProfiles`)."""
-        if item >= self._totals.shape[0] or self._totals[item] <= 0:
-            item, scale = -1, 0.0
-        else:
-            scale = scale / self._totals[item] ** self.alpha
-        self._pairs.scale_then_add_row(out, decay, item, scale)
 
     def add_rows_to(self, out: np.ndarray, items: np.ndarray, scales: np.ndarray) -> None:
         """:meth:`add_row_to` for each of ``items`` with its scale, in order."""

@@ -6,7 +6,9 @@ sparse row per history item; instead each user's sum is carried along:
 
     s_u  <-  decay * s_u  +  w * co(i, .) / sqrt(n(i))        (on each event)
 
-so a ranking reads one vector. Rows change as other users act, so a carried
+so a ranking reads one vector (the step is taken by
+:meth:`~stream.signals.cooccurrence.ItemCooccurrence.learn`, in the compiled
+call that learns the event's pairs). Rows change as other users act, so a carried
 sum drifts from the exact one; it is rebuilt from the user's history every
 ``refresh_every`` of the user's events (and whenever it is missing), which
 bounds the drift.
@@ -43,18 +45,19 @@ class ItemCFProfiles:
         self._vectors: dict[int, np.ndarray] = {}
         self._since_refresh: dict[int, int] = {}
 
-    def learn(self, user: int, item: int, weight: float, n_items: int) -> None:
-        """Fold the user's newest engagement into their vector (call after the co-occurrence)."""
+    def carried(self, user: int, n_items: int) -> tuple[np.ndarray, float] | None:
+        """The user's vector (at least ``n_items`` long) and decay, for the user's next
+        event to step (the co-occurrence does it, in the call that learns the
+        event's pairs: :meth:`ItemCooccurrence.learn`); None when the vector is
+        to be built from history at the next ranking.
+        """
         vector = self._vectors.get(user)
         if vector is None:
-            return  # built from history on the next ranking
+            return None
         if vector.shape[0] < n_items:
             vector = self._vectors[user] = _widened(vector, n_items)
-        if weight > 0:
-            self.cooccurrence.decay_then_add_row_to(vector, self.decay, item, weight)
-        else:
-            vector *= self.decay
         self._since_refresh[user] = self._since_refresh.get(user, 0) + 1
+        return vector, self.decay
 
     def scores(
         self,
