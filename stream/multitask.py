@@ -144,7 +144,7 @@ class _Ranking:
     n_fresh: int
     predictions: np.ndarray  # per candidate, a column per head (HEAD_ORDER)
     score: np.ndarray  # per candidate, the final score
-    positions: list[int]  # candidates chosen for the list, in order
+    positions: np.ndarray  # candidates chosen for the list, in order
     explored: np.ndarray  # item rows for the exploration slots, placed last
 
     def chosen_items(self) -> list[int]:
@@ -254,6 +254,8 @@ class MultiTaskRecommender(HybridRecommender):
     _head_uniform_at = 0
     # The latest ranking: (user row, state version, candidates, their features).
     _ranked_last: tuple[int, int, np.ndarray, np.ndarray] | None = None
+    # The task value weights for the last mask of known heads (see _value_weights).
+    _value_weights_last: tuple[np.ndarray, np.ndarray] | None = None
 
     def __init__(
         self,
@@ -910,9 +912,10 @@ class MultiTaskRecommender(HybridRecommender):
         if n_explore:
             explored = self._explore(blocked, n_items, n_explore)
         if explored.size or self.diversity > 0:
-            positions = self._diversify(candidates, score, k - explored.size, exclude=explored)
-        else:
-            positions = chosen.tolist()
+            chosen = np.array(
+                self._diversify(candidates, score, k - explored.size, exclude=explored),
+                dtype=np.int64,
+            )
         if user is not None:
             self._ranked_last = (user, self._state_version, candidates, features)
             self._last_pools[user] = (candidates, features)
@@ -921,7 +924,7 @@ class MultiTaskRecommender(HybridRecommender):
                 self._last_pools.popitem(last=False)
         return _Ranking(
             user_id, user, n_items, signals, candidates, n_fresh, predictions, score,
-            positions, explored,
+            chosen, explored,
         )  # fmt: skip
 
     def _entries(self, ranking: _Ranking, with_reasons: bool) -> list[RecommendedItem]:
@@ -962,8 +965,16 @@ class MultiTaskRecommender(HybridRecommender):
         return self._history.seen_rows(user)
 
     def _value_weights(self, known: np.ndarray) -> np.ndarray:
-        """``task_weights`` per head (``HEAD_ORDER``), 0 for heads that predict nothing yet."""
-        return np.array([self.task_weights.get(task, 0.0) for task in HEAD_ORDER]) * known
+        """``task_weights`` per head (``HEAD_ORDER``), 0 for heads that predict nothing yet.
+
+        Kept for the last ``known`` mask (one of a handful of shared arrays,
+        see ``TaskHeads.scoring_arrays``): it changes only when a head first learns.
+        """
+        cached = self._value_weights_last
+        if cached is None or cached[0] is not known:
+            weights = np.array([self.task_weights.get(task, 0.0) for task in HEAD_ORDER]) * known
+            cached = self._value_weights_last = (known, weights)
+        return cached[1]
 
     def _final_score(self, predictions: dict[str, np.ndarray]) -> np.ndarray:
         """``logit(relevance) + log(1 + sum_t w_t p_t)``; pops ``relevance_logit``."""

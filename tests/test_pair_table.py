@@ -155,3 +155,13 @@ def test_carried_vectors_step_with_the_pairs_as_two_separate_steps_would():
     for got, want in zip(carried, expected, strict=True):
         assert np.array_equal(got, want)
         assert np.count_nonzero(got) > n_items // 2
+
+
+def test_a_window_item_beyond_the_reserved_rows_is_an_error_not_a_stray_write():
+    import pytest
+
+    table = PairTable()
+    with pytest.raises(IndexError, match="no row"):
+        table.add_pairs_and_carry(
+            1, 1.0, np.array([7]), np.array([1.0]), 1.0, 1.0, (np.zeros(0),), (1.0,), 1.0, rows=2
+        )

@@ -96,6 +96,8 @@ def _learn_pairs(  # noqa: ANN201, PLR0913
         closeness /= distance_decay
         if other == item or other_weight <= 0:
             continue
+        if other >= head.shape[0]:
+            raise IndexError("a window item has no row: reserve rows for it first")
         pair = (weight if weight < other_weight else other_weight) * this_closeness
         used = _add(
             item, other, pair, keys, entries, shift, head, length, target_of, value, next_of, used
@@ -398,10 +400,12 @@ class PairTable:
         carried: tuple[np.ndarray, ...],
         decays: tuple[float, ...],
         row_scale: float,
+        rows: int,
     ) -> None:
         """:meth:`add_pairs`, then ``v = v * decay + row_scale * co(item, .)`` for each
-        carried vector (empty ones skipped), in one compiled call."""
-        rows = max(item, int(window_items.max()) if window_items.size else 0) + 1
+        carried vector (empty ones skipped), in one compiled call. ``rows``: more than
+        ``item`` and every window item with a positive weight (the caller knows
+        a bound; an item beyond it is an IndexError)."""
         self.reserve(rows, 2 * window_items.shape[0])
         used = _learn_and_carry(
             item, weight, window_items, window_weights, closeness, distance_decay,
@@ -555,6 +559,8 @@ class ItemCooccurrence:
             tuple(vector for vector, _ in carried) or _NO_VECTORS,
             tuple(decay for _, decay in carried) or _NO_DECAYS,
             weight / self._totals[item] ** self.alpha,
+            # Every item engaged with has a total, so the totals bound the rows.
+            self._totals.shape[0],
         )  # fmt: skip
 
     def _engaged_rows(
