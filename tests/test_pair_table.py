@@ -163,5 +163,5 @@ def test_a_window_item_beyond_the_reserved_rows_is_an_error_not_a_stray_write():
     table = PairTable()
     with pytest.raises(IndexError, match="no row"):
         table.add_pairs_and_carry(
-            1, 1.0, np.array([7]), np.array([1.0]), 1.0, 1.0, (np.zeros(0),), (1.0,), 1.0, rows=2
+            1, 1.0, np.array([5000]), np.array([1.0]), 1.0, 1.0, (np.zeros(0),), (1.0,), 1.0, rows=2
         )
