@@ -11,13 +11,17 @@ times that same call two ways:
 - cold: each call preceded by a sweep over ``--sweep-mb`` of memory, which
   pushes them out, as the rest of an event's work does inside the loop.
 
-A compiled function that does nothing is timed the same two ways: what is
-left is the cost of getting into compiled code at all.
+So is one ``learn_one`` of a River head on a 21-feature row (what the like
+head does for every event). A compiled function that does nothing is timed
+the same two ways, with one array argument and with fifteen: what is left is
+the cost of getting into compiled code at all, which grows with the
+arguments it unpacks.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import shlex
 import sys
 import time
@@ -37,6 +41,11 @@ from stream.registry import build_model  # noqa: E402
 @numba.njit(cache=True)
 def _nothing(values):  # noqa: ANN001, ANN202
     return values.shape[0]
+
+
+@numba.njit(cache=True)
+def _nothing_with_15_arrays(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o):  # noqa: ANN001, ANN202, E741, PLR0913
+    return a.shape[0]
 
 
 def _median_us(call, before, repeats: int) -> float:  # noqa: ANN001
@@ -73,6 +82,7 @@ def main() -> None:
 
     sweep = np.ones(args.sweep_mb * 1024 * 1024 // 8)
     small = np.zeros(4)
+    fifteen = [np.zeros(4) for _ in range(15)]
 
     def evict() -> None:
         sweep.sum()
@@ -80,9 +90,15 @@ def main() -> None:
     def no_op() -> None:
         pass
 
+    # A River head learning one feature row, as every event's like head does.
+    head = copy.deepcopy(model._heads.like.model)
+    row = {name: 0.1 * n for n, name in enumerate(multitask.FEATURE_NAMES)}
+
     rows = [
         ("ranking call (rank_user)", lambda: original(*ranking_args)),
+        ("River LogisticRegression.learn_one", lambda: head.learn_one(row, True)),
         ("compiled function doing nothing", lambda: _nothing(small)),
+        ("  the same with 15 array arguments", lambda: _nothing_with_15_arrays(*fifteen)),
     ]
     print(("command: python bench/cold_calls.py " + shlex.join(sys.argv[1:])).rstrip())
     print(f"state after {args.events:,} MovieLens-100K events; median of {args.repeats} calls")
