@@ -164,8 +164,11 @@ class UserHistory:
         return [
             Interaction(item, weight, self._kinds[kind], time)
             for item, weight, kind, time in zip(
-                ring.items[span].tolist(), ring.weights[span].tolist(),
-                ring.kinds[span].tolist(), ring.times[span].tolist(), strict=True,
+                ring.items[span].tolist(),
+                ring.weights[span].tolist(),
+                ring.kinds[span].tolist(),
+                ring.times[span].tolist(),
+                strict=True,
             )  # fmt: skip
         ]
 

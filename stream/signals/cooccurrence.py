@@ -122,8 +122,9 @@ def _learn_and_carry(  # noqa: ANN201, PLR0913
         keys, entries, shift, head, length, target_of, value, next_of, used,
     )  # fmt: skip
     for k in range(len(carried)):
-        if carried[k].shape[0]:
-            _scale_then_add_row(carried[k], decays[k], item, row_scale, head, target_of, value, next_of)
+        vector = carried[k]
+        if vector.shape[0]:
+            _scale_then_add_row(vector, decays[k], item, row_scale, head, target_of, value, next_of)
     return used
 
 
@@ -139,11 +140,13 @@ def _add_both_ways(  # noqa: ANN201, PLR0913
         if other == source:
             continue
         used = _add(
-            source, other, amount, keys, entries, shift, head, length, target_of, value, next_of, used
-        )  # noqa: E501
+            source, other, amount,
+            keys, entries, shift, head, length, target_of, value, next_of, used,
+        )  # fmt: skip
         used = _add(
-            other, source, amount, keys, entries, shift, head, length, target_of, value, next_of, used
-        )  # noqa: E501
+            other, source, amount,
+            keys, entries, shift, head, length, target_of, value, next_of, used,
+        )  # fmt: skip
     return used
 
 
