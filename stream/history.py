@@ -6,7 +6,7 @@ and feeds the co-occurrence window and the recency-weighted CF score;
 ``seen`` (every item interacted with) says what must not be recommended again.
 
 Recent interactions are kept as arrays (item, weight, time, kind) in a ring
-per user, written twice over: slot ``s`` and slot ``s + window`` hold the
+per user, written twice over: slot ``s`` and slot ``s + size`` hold the
 same interaction. The newest ``n`` then always lie in one slice, so the
 co-occurrence window and the recency-weighted items are read from views,
 with no Python object per interaction.
@@ -57,16 +57,21 @@ def _positive_recent(items, weights, decay):  # noqa: ANN001, ANN202
 
 
 class _Ring:
-    """One user's last ``window`` interactions, each stored at slot ``s`` and ``s + window``."""
+    """One user's last interactions, each stored at slot ``s`` and slot ``s + size``.
+
+    ``size`` starts at ``_FIRST_SIZE`` and doubles, up to the history's window,
+    as the user acts: most users make a few events, and a full window for
+    each would be most of a history's memory.
+    """
 
     __slots__ = ("items", "weights", "times", "kinds", "count")
 
-    def __init__(self, window: int) -> None:
-        self.items = np.zeros(2 * window, dtype=np.int64)
-        self.weights = np.zeros(2 * window)
-        self.times = np.zeros(2 * window)
-        self.kinds = np.zeros(2 * window, dtype=np.int16)  # codes of UserHistory._kinds
-        self.count = 0  # interactions ever added (the ring holds the last ``window``)
+    def __init__(self, size: int) -> None:
+        self.items = np.zeros(2 * size, dtype=np.int64)
+        self.weights = np.zeros(2 * size)
+        self.times = np.zeros(2 * size)
+        self.kinds = np.zeros(2 * size, dtype=np.int16)  # codes of UserHistory._kinds
+        self.count = 0  # interactions ever added (the ring holds the last ``size``)
 
     def __getstate__(self) -> tuple:
         return (self.items, self.weights, self.times, self.kinds, self.count)
@@ -74,11 +79,46 @@ class _Ring:
     def __setstate__(self, state: tuple) -> None:
         self.items, self.weights, self.times, self.kinds, self.count = state
 
-    def span(self, window: int, n: int) -> slice:
+    @property
+    def size(self) -> int:
+        return self.items.shape[0] // 2
+
+    def append(self, item: int, weight: float, time: float, kind: int, window: int) -> None:
+        size = self.size
+        if self.count == size and size < window:
+            size = self._grown(min(2 * size, window))
+        for slot in (self.count % size, self.count % size + size):
+            self.items[slot] = item
+            self.weights[slot] = weight
+            self.times[slot] = time
+            self.kinds[slot] = kind
+        self.count += 1
+
+    def _grown(self, size: int) -> int:
+        """Room for ``size``; called when full before ever wrapping, so the held
+        interactions are slots ``0..count-1``, in order."""
+        held = self.count
+        for name in self.__slots__[:-1]:
+            old = getattr(self, name)
+            new = np.zeros(2 * size, dtype=old.dtype)
+            new[:held] = new[size : size + held] = old[:held]
+            setattr(self, name, new)
+        return size
+
+    def span(self, n: int) -> slice:
         """Where the newest ``min(n, held)`` interactions lie, oldest first."""
-        n = min(n, self.count, window)
-        end = self.count % window + window
+        size = self.size
+        n = min(n, self.count, size)
+        end = self.count % size + size
         return slice(end - n, end)
+
+    def last(self) -> int:
+        """Where the newest interaction lies."""
+        return (self.count - 1) % self.size
+
+
+#: A new user's ring holds this many interactions before it first grows.
+_FIRST_SIZE = 8
 
 
 class UserHistory:
@@ -142,25 +182,20 @@ class UserHistory:
     def _append(self, user: int, item: int, weight: float, event_type: str, time: float) -> None:
         ring = self._rings.get(user)
         if ring is None:
-            ring = self._rings[user] = _Ring(self.window)
+            ring = self._rings[user] = _Ring(min(_FIRST_SIZE, self.window))
         try:
             kind = self._kinds.index(event_type)
         except ValueError:
             kind = len(self._kinds)
             self._kinds.append(event_type)
-        for slot in (ring.count % self.window, ring.count % self.window + self.window):
-            ring.items[slot] = item
-            ring.weights[slot] = weight
-            ring.times[slot] = time
-            ring.kinds[slot] = kind
-        ring.count += 1
+        ring.append(item, weight, time, kind, self.window)
 
     def recent(self, user: int) -> list[Interaction]:
         """The user's recent interactions, oldest first (built on demand: for explanations)."""
         ring = self._rings.get(user)
         if ring is None:
             return []
-        span = ring.span(self.window, self.window)
+        span = ring.span(self.window)
         return [
             Interaction(item, weight, self._kinds[kind], time)
             for item, weight, kind, time in zip(
@@ -178,7 +213,7 @@ class UserHistory:
         ring = self._rings.get(user)
         if ring is None:
             return _EMPTY_INT, _EMPTY_FLOAT
-        span = ring.span(self.window, self.window if n is None else n)
+        span = ring.span(self.window if n is None else n)
         return ring.items[span], ring.weights[span]
 
     def last_time(self, user: int) -> float | None:
@@ -186,7 +221,7 @@ class UserHistory:
         ring = self._rings.get(user)
         if ring is None or ring.count == 0:
             return None
-        return float(ring.times[(ring.count - 1) % self.window])
+        return float(ring.times[ring.last()])
 
     def seen(self, user: int) -> set[int] | frozenset[int]:
         return self._seen.get(user, frozenset())

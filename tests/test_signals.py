@@ -283,14 +283,14 @@ def _reference_positive_recent(recent, decay):
     return list(weights), list(weights.values())
 
 
-def test_history_rings_hold_what_a_deque_of_the_last_window_holds():
+@pytest.mark.parametrize("window", [7, 20])  # 20: rings start smaller and grow
+def test_history_rings_hold_what_a_deque_of_the_last_window_holds(window):
     import pickle
     from collections import deque
 
     from stream.history import Interaction
 
     rng = np.random.default_rng(8)
-    window = 7
     history = UserHistory(window=window)
     reference: dict[int, deque] = {}
     kinds = ["view", "click", "rating", "purchase"]

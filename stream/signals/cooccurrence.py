@@ -357,12 +357,15 @@ class PairTable:
         ):
             self._repack(self.live + new_entries)
         elif self.used - self.packed > max(self.MIN_UNPACKED, self.live * self.UNPACKED_SHARE):
-            # Same capacity, rows made contiguous again.
-            self._repack(max(self.live + new_entries, self.target.shape[0] // 2))
+            # Rows made contiguous again, at the same sizes.
+            self._rebuild(self.target.shape[0], self._slots.shape[0].bit_length() - 1)
 
     def _repack(self, needed: int) -> None:
-        capacity = max(256, 2 * needed)
-        table_bits = max(10, int(2 * needed - 1).bit_length() + 1)
+        """Resize to room for ``needed`` entries and half as many again, with a hash
+        table at most half full, and lay the live entries out row by row."""
+        self._rebuild(max(256, needed + needed // 2), max(10, int(2 * needed - 1).bit_length()))
+
+    def _rebuild(self, capacity: int, table_bits: int) -> None:
         self._shift = 64 - table_bits
         head, target, value, nxt, slots, used = _repack(
             self.head, self.target, self.value, self.next, capacity, 1 << table_bits, self._shift
