@@ -334,3 +334,16 @@ def test_history_from_a_pickle_of_deques_loads():
     assert old.positive_recent(3, 0.5)[0].tolist() == [9, 4]
     old.add(3, 5, 1.0, "view", 3.0)
     assert [r.item for r in old.recent(3)] == [4, 9, 5] and old.seen(3) == {4, 5, 9}
+
+
+def test_a_user_whose_first_engagement_found_no_one_can_still_be_a_neighbour():
+    """A user gets a row at their first engagement, overlaps or not, so a later
+    engager of the same item can pair with them (a missing row would raise)."""
+    from stream.signals import UserNeighbourhood
+
+    neighbourhood = UserNeighbourhood()
+    neighbourhood.learn(0, 1, 1.0)
+    neighbourhood.learn(5000, 7, 1.0)  # alone on item 7, with a row far beyond the others
+    neighbourhood.learn(3, 7, 1.0)
+    assert neighbourhood.neighbours(3)[0].tolist() == [5000]
+    assert neighbourhood.neighbours(5000)[0].tolist() == [3]

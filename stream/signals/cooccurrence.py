@@ -139,6 +139,8 @@ def _add_both_ways(  # noqa: ANN201, PLR0913
         other = targets[k]
         if other == source:
             continue
+        if other >= head.shape[0]:
+            raise IndexError("a target has no row: reserve rows for it first")
         used = _add(
             source, other, amount,
             keys, entries, shift, head, length, target_of, value, next_of, used,

@@ -101,19 +101,23 @@ class UserNeighbourhood:
             self._totals = np.zeros(max(totals, default=-1) + 1)
             for user, total in totals.items():
                 self._totals[user] = total
+        self._overlaps.reserve(self._totals.shape[0], 0)  # every engaged user has a row
 
     def learn(self, user: int, item: int, weight: float) -> None:
         if weight <= 0:
             return
         self._totals = grown(self._totals, user + 1)
         self._totals[user] += weight
+        # The user's row exists from their first engagement on: they may be
+        # another user's target before they have an overlap of their own.
+        self._overlaps.reserve(user + 1, 0)
         engagers = self._engagers.get(item)
         if engagers is None:
             engagers = self._engagers[item] = deque(maxlen=self.engagers_per_item)
         if engagers:
             # Each distinct recent engager once, in the order a set of them
             # iterates (which orders the user's new neighbours in their row).
-            # Engagers have learned before, so their rows exist.
+            # Engagers have learned before, so their rows exist (see above).
             others = np.fromiter(set(engagers), dtype=np.int64, count=-1)
             self._overlaps.add_both_ways(user, others, weight)
         engagers.append(user)
