@@ -74,6 +74,14 @@ class IdIndex:
             raise KeyError(f"row {row} is free")
         return external_id
 
+    def externals(self, rows: list[int]) -> list[str]:
+        """:meth:`external` of each of ``rows``, in one pass (a ranked list's ids)."""
+        ids = self._ids
+        out = [ids[row] for row in rows]
+        if None in out:
+            raise KeyError(f"row {rows[out.index(None)]} is free")
+        return out  # type: ignore[return-value]
+
     def live_rows(self) -> np.ndarray:
         """Rows currently in use, ascending."""
         return np.fromiter(sorted(self._index.values()), dtype=np.int64, count=len(self._index))

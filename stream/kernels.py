@@ -58,3 +58,12 @@ def decay_and_add(profiles, decays, weight, vector):  # noqa: ANN001, ANN201
         decay = decays[r]
         for c in range(profiles.shape[1]):
             profiles[r, c] = profiles[r, c] * decay + weight * vector[c]
+
+
+@numba.njit(cache=True)
+def index_of(values, value):  # noqa: ANN001, ANN201
+    """Position of the first ``value`` in ``values``; -1 when absent (one pass, no temporaries)."""
+    for position in range(values.shape[0]):
+        if values[position] == value:
+            return position
+    return -1

@@ -49,6 +49,7 @@ from stream.exploration import ThompsonExplorer
 from stream.features import ItemContent, UserTaste
 from stream.heads import HEAD_ORDER, TaskHeads
 from stream.hybrid import PERSONA_SEPARATOR, HybridRecommender
+from stream.kernels import index_of
 from stream.model import RecommendedItem
 from stream.ranking_pass import (
     fill_features,
@@ -149,6 +150,19 @@ class _Ranking:
 
     def chosen_items(self) -> list[int]:
         return self.candidates[self.positions].tolist()
+
+
+@dataclass(slots=True)
+class _LastRanking:
+    """What the latest ranking of a known user computed, while the model has not changed
+    since: the event that follows is usually that user's, and its row reuses it."""
+
+    user: int
+    version: int  # the model's state version when it was ranked
+    candidates: np.ndarray
+    features: np.ndarray  # the candidates' rows, as scored
+    signals: np.ndarray  # the user's signal matrix
+    pair_inputs: tuple[Any, ...]  # what fill_features read (scored at the model clock)
 
 
 class _Counts:
@@ -252,8 +266,8 @@ class MultiTaskRecommender(HybridRecommender):
     _fresh_pool_cache: tuple[tuple[int, int], np.ndarray] | None = None
     _head_uniform = _EMPTY_FLOAT
     _head_uniform_at = 0
-    # The latest ranking: (user row, state version, candidates, their features).
-    _ranked_last: tuple[int, int, np.ndarray, np.ndarray] | None = None
+    # The latest ranking of a known user (see _LastRanking).
+    _ranked_last: _LastRanking | None = None
     # The task value weights for the last mask of known heads (see _value_weights).
     _value_weights_last: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -350,6 +364,8 @@ class MultiTaskRecommender(HybridRecommender):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        if isinstance(self._ranked_last, tuple):  # a snapshot from before _LastRanking
+            self._ranked_last = None
         names = list(self._heads.relevance.names)
         if names != FEATURE_NAMES:
             # Heads learned over another feature layout cannot score today's
@@ -551,13 +567,13 @@ class MultiTaskRecommender(HybridRecommender):
         # about re-ranking (and negatives from outside the pool would bias it
         # towards whatever the pool is not).
         candidates, features = pool
-        picked = np.flatnonzero(candidates == item)
-        if picked.size == 0:
+        picked = index_of(candidates, item)
+        if picked < 0:
             return
         # Pairwise (RankNet with a linear scorer): the head learns which of
         # two candidates was picked, which is all re-ranking needs.
         self._heads.learn_relevance_pool(
-            features, int(picked[0]), self.n_head_negatives, self._head_draws()
+            features, picked, self.n_head_negatives, self._head_draws()
         )
 
     def _head_draws(self) -> np.ndarray:
@@ -807,12 +823,9 @@ class MultiTaskRecommender(HybridRecommender):
         if self._last_event_row is not None and self._last_event_row[0] == key:
             return self._last_event_row[1]
         ranked = self._ranked_last
-        if user is not None and ranked is not None and ranked[:2] == (user, self._state_version):
-            # The user was just ranked and nothing changed since: if the item was
-            # a candidate its row is there, but for the time of the event.
-            position = np.flatnonzero(ranked[2] == item)
-            if position.size:
-                row = with_session_gap(ranked[3][position[0]], self._user_gap(user, timestamp))
+        if user is not None and ranked is not None and ranked.user == user:
+            if ranked.version == self._state_version:
+                row = self._row_from_ranking(ranked, item, self._user_gap(user, timestamp))
                 self._last_event_row = (key, row)
                 return row
         row = self._features(
@@ -825,6 +838,19 @@ class MultiTaskRecommender(HybridRecommender):
         )[0]
         self._last_event_row = (key, row)
         return row
+
+    @staticmethod
+    def _row_from_ranking(ranked: _LastRanking, item: int, gap: float) -> np.ndarray:
+        """The item's feature row for the user just ranked (nothing changed since),
+        as scored with session gap ``gap``: the candidate's row when it was one,
+        else one row built from the ranking's signals and inputs."""
+        position = index_of(ranked.candidates, item)
+        if position >= 0:
+            return with_session_gap(ranked.features[position], gap)
+        inputs = ranked.pair_inputs
+        out = np.empty((1, len(FEATURE_NAMES)))
+        fill_features(out, ranked.signals, np.array([item]), (*inputs[:5], gap, *inputs[6:]))
+        return out[0]
 
     def recommend(
         self,
@@ -856,7 +882,7 @@ class MultiTaskRecommender(HybridRecommender):
             return []
         if ranking.explored.size:  # explored entries are scored as they are built
             return [entry.item_id for entry in self._entries(ranking, False)]
-        return [self._items.external(item) for item in ranking.chosen_items()]
+        return self._items.externals(ranking.chosen_items())
 
     def _recommend_user(
         self,
@@ -883,6 +909,7 @@ class MultiTaskRecommender(HybridRecommender):
         if self.n_fresh_candidates and user is not None:
             fresh_pool = self._fresh_pool(n_items)
         weights, intercepts, known = self._heads.scoring_arrays()
+        pair_inputs = self._pair_inputs(user, user_id, n_items, None)
         # One compiled call: the signals (unless cached), the items not to
         # show, and the ranking itself.
         signals, blocked, candidates, n_fresh, features, predictions, score, chosen = rank_user(
@@ -894,7 +921,7 @@ class MultiTaskRecommender(HybridRecommender):
             self.n_candidates,
             fresh_pool,
             self.n_fresh_candidates,
-            self._pair_inputs(user, user_id, n_items, None),
+            pair_inputs,
             weights,
             intercepts,
             known,
@@ -917,7 +944,9 @@ class MultiTaskRecommender(HybridRecommender):
                 dtype=np.int64,
             )
         if user is not None:
-            self._ranked_last = (user, self._state_version, candidates, features)
+            self._ranked_last = _LastRanking(
+                user, self._state_version, candidates, features, signals, pair_inputs
+            )
             self._last_pools[user] = (candidates, features)
             self._last_pools.move_to_end(user)
             while len(self._last_pools) > self.vector_cache_size:

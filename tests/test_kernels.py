@@ -94,3 +94,11 @@ def test_pair_features_equal_the_numpy_features(trained):
         used |= (compiled != 0).any(axis=0)
     # Every column is exercised (a column left at zero would hide a wrong index).
     assert [name for name, on in zip(FEATURE_NAMES, used, strict=True) if not on] == []
+
+
+def test_index_of_finds_the_first_match_or_says_absent():
+    from stream.kernels import index_of
+
+    values = np.array([5, 3, 9, 3], dtype=np.int64)
+    assert [index_of(values, v) for v in (5, 3, 9, 4)] == [0, 1, 2, -1]
+    assert index_of(values[:0], 5) == -1

@@ -128,17 +128,21 @@ def test_blocked_items_joins_withdrawn_seen_and_outside():
     assert blocked_items(6, withdrawn[:3], seen, outside[:0]).tolist() == [1, 0, 1, 0, 0, 0]
 
 
-def test_an_event_row_taken_from_the_pool_equals_one_built_afresh(trained):
+def test_an_event_row_taken_from_the_ranking_equals_one_built_afresh(trained):
     model, users = trained
     n_items = model._items.capacity
     for user in users[:8]:
         user_id = model._users.external(user)
         model._recommend_user(user_id, 10, n_items, with_reasons=False)
         candidates, _ = model._last_pools[user]
+        outside = np.setdiff1d(np.arange(n_items), candidates)
+        assert outside.size
         later = model._clock + 3600.0  # the gap columns must follow the event's time
-        for item in (int(candidates[3]), int(candidates[-1])):
+        # Candidates' rows come from the pool; another item's is built from
+        # the ranking's signals and inputs.
+        for item in (int(candidates[3]), int(candidates[-1]), int(outside[0]), int(outside[-1])):
             model._last_event_row = None
-            row = model._event_row(user, item, later, user_id)  # from the pool
+            row = model._event_row(user, item, later, user_id)  # from the ranking
             afresh = model._features(
                 user, np.array([item]), n_items, current=False, now=later, user_id=user_id
             )[0]

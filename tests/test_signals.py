@@ -125,6 +125,10 @@ def test_id_index_reuses_freed_rows_and_grown_keeps_data():
     assert [index.add(x) for x in "abc"] == [0, 1, 2]
     index.remove("b")
     assert index.add("d") == 1 and index.external(1) == "d" and len(index) == 3
+    assert index.externals([2, 0, 1]) == ["c", "a", "d"]
+    index.remove("a")
+    with pytest.raises(KeyError, match="row 0 is free"):
+        index.externals([1, 0])
     array = grown(np.arange(3.0), 10)
     assert array.shape[0] >= 10 and array[:3].tolist() == [0.0, 1.0, 2.0]
 
