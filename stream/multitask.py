@@ -28,38 +28,57 @@ list holds one domain's items, ranked from the user's history in every domain.
 Learning one event: its features are taken *before* the event changes any
 state (exactly what ranking saw), the heads learn from them (the relevance
 head also from candidates the user passed over), and then every signal learns.
+
+This module holds the model itself: its settings, learning, forgetting and
+the ranking call. Its mixins hold the rest:
+
+- :mod:`stream.task_features`: the feature layout (``SIGNAL_ROWS``,
+  ``FEATURE_NAMES``) and each user's signal matrix and feature rows;
+- :mod:`stream.list_entries`: a ranked list's entries (diversity,
+  exploration slots, reasons);
+- :mod:`stream.cold_transfer`: the cold-start priors of new items and users.
 """
 
 from __future__ import annotations
 
 import inspect
-import itertools
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from stream.cold_transfer import ColdStartTransfer
 from stream.coldstart import ContentEmbeddingMap, SegmentVectors
 from stream.entities import grown
 from stream.events import Event, Item, UserProfile
 from stream.exploration import ThompsonExplorer
 from stream.features import ItemContent, UserTaste
 from stream.heads import HEAD_ORDER, TaskHeads
-from stream.hybrid import PERSONA_SEPARATOR, HybridRecommender
+from stream.hybrid import HybridRecommender
 from stream.kernels import index_of
+from stream.list_entries import ListEntries, _Ranking
 from stream.model import RecommendedItem
-from stream.ranking_pass import (
-    fill_features,
-    rank_user,
-    signal_matrix,
-    top_indices,
-    with_session_gap,
-)
+from stream.ranking_pass import rank_user
 from stream.segments import SegmentPopularity
 from stream.signals import ItemCFProfiles
+from stream.task_features import (
+    _EMPTY,
+    _EMPTY_FLOAT,
+    ITEM_STATIC,
+    TaskFeatures,
+    _profile_id,
+)
+
+# Defined in stream.task_features and stream.list_entries; importable from here
+# as before (snapshots written before the split name _Counts and _LastRanking
+# under this module, and tests and benches import the rest from it).
+from stream.task_features import FEATURE_NAMES as FEATURE_NAMES
+from stream.task_features import SIGNAL_ROWS as SIGNAL_ROWS
+from stream.task_features import _centred_rating as _centred_rating
+from stream.task_features import _Counts as _Counts
+from stream.task_features import _LastRanking as _LastRanking
 from stream.tasks import OpenViews
 
 #: Value of each behaviour: candidates are ordered by
@@ -77,38 +96,6 @@ DEFAULT_TASK_WEIGHTS: dict[str, float] = {
 #: has learned from anything it agrees with the candidates' order.
 RELEVANCE_PRIOR = {"blend": 5.0}
 
-#: Rows of a user's signal matrix: the hybrid's signals, then their blend.
-SIGNAL_ROWS = ("cf", "mf", "popularity", "ucf", "blend", "cf_recent")
-#: Item-side feature columns kept per item.
-ITEM_STATIC = ("item_log_count", "item_is_fresh", "item_mean_rating", "item_log_price", "item_year")
-
-#: Columns of the shared feature vector of a (user, item) pair.
-FEATURE_NAMES = [
-    "cf",  # item-CF score, normalised per user
-    "mf",  # MF score, min-max normalised per user
-    "popularity",  # decayed popularity, normalised by the top item
-    "ucf",  # user-based CF over recent neighbours, normalised per user
-    "blend",  # the retrieval blend of the three above (what chose the candidates)
-    "content",  # cosine of the user's content profile and the item's content
-    "content_recent",  # the same against the user's last few items only
-    "cf_x_content",  # collaborative and content evidence agreeing
-    "item_log_count",  # how much evidence the item has
-    "item_is_fresh",  # fewer than fresh_threshold engagements
-    "user_log_count",  # how much evidence the user has
-    "item_mean_rating",  # centred; 0 when unknown
-    "user_mean_rating",  # centred; 0 when unknown
-    "item_log_price",  # 0 when the catalog has no price
-    "item_year",  # (year - 1990) / 30; 0 when unknown
-    "user_gap",  # log time since the user's previous event: a new session or not
-    "gap_x_popularity",  # after a break, what is popular now matters more
-    "gap_x_cf",  # within a session, what the user just did matters more
-    "cf_recent",  # item-CF over the last few items only (sharp recency)
-    "segment_popularity",  # popular among users of the same gender and age band
-    "mf_x_fresh",  # MF for an item with little history: mostly its content prior
-]
-
-_EMPTY = np.zeros(0, dtype=np.int64)
-_EMPTY_FLOAT = np.zeros(0)
 #: Stand-ins for compiled ranking arguments that are not needed in a call.
 _NO_SIGNALS = np.zeros((6, 0))
 _NO_ITEMS_MASK = np.zeros(0, dtype=bool)
@@ -116,92 +103,9 @@ _NO_SIGNAL_INPUTS = (
     0, _EMPTY_FLOAT, _EMPTY_FLOAT, _EMPTY_FLOAT, _EMPTY_FLOAT, np.zeros((0, 1)), _EMPTY_FLOAT,
     _EMPTY_FLOAT, 0.0, _EMPTY_FLOAT, _EMPTY, _EMPTY_FLOAT, 0.0,
 )  # fmt: skip
-#: Upper edges of the item-age bins the cold-start map reads (see ``_transfer_inputs``).
-_AGE_EDGES = (1, 2, 3, 4, 5, 10, 20, 1_000)
 
 
-def _profile_id(user_id: str) -> str:
-    """The user id a profile is filed under (a per-domain key without its domain)."""
-    return user_id.partition(PERSONA_SEPARATOR)[0]
-
-
-def _centred_rating(total, n):  # noqa: ANN001, ANN202 - floats or arrays alike
-    """Mean rating shrunk towards 3.5 by two pseudo-ratings, centred and scaled to ~[-1, 1].
-
-    Two ratings say less than two hundred; an item with none scores 0.
-    """
-    return ((total + 3.5 * 2.0) / (n + 2.0) - 3.5) / 1.5
-
-
-@dataclass(slots=True)
-class _Ranking:
-    """One user's ranking, before it becomes a list's entries (see ``_rank``)."""
-
-    user_id: str
-    user: int | None
-    n_items: int
-    signals: np.ndarray  # the user's signal matrix (SIGNAL_ROWS x items)
-    candidates: np.ndarray  # item rows scored; the last ``n_fresh`` from the fresh source
-    n_fresh: int
-    predictions: np.ndarray  # per candidate, a column per head (HEAD_ORDER)
-    score: np.ndarray  # per candidate, the final score
-    positions: np.ndarray  # candidates chosen for the list, in order
-    explored: np.ndarray  # item rows for the exploration slots, placed last
-
-    def chosen_items(self) -> list[int]:
-        return self.candidates[self.positions].tolist()
-
-
-@dataclass(slots=True)
-class _LastRanking:
-    """What the latest ranking of a known user computed, while the model has not changed
-    since: the event that follows is usually that user's, and its row reuses it."""
-
-    user: int
-    version: int  # the model's state version when it was ranked
-    candidates: np.ndarray
-    features: np.ndarray  # the candidates' rows, as scored
-    signals: np.ndarray  # the user's signal matrix
-    pair_inputs: tuple[Any, ...]  # what fill_features read (scored at the model clock)
-
-
-class _Counts:
-    """Engagement counts and rating sums per dense id (users or items)."""
-
-    def __init__(self) -> None:
-        self.events = np.zeros(0)
-        self.rating_sum = np.zeros(0)
-        self.rating_n = np.zeros(0)
-
-    def _ensure(self, rows: int) -> None:
-        if rows > self.events.shape[0]:
-            self.events = grown(self.events, rows)
-            self.rating_sum = grown(self.rating_sum, rows)
-            self.rating_n = grown(self.rating_n, rows)
-
-    def add(self, row: int, rating: float | None) -> None:
-        self._ensure(row + 1)
-        self.events[row] += 1
-        if rating is not None:
-            self.rating_sum[row] += rating
-            self.rating_n[row] += 1
-
-    def clear(self, row: int) -> None:
-        if row < self.events.shape[0]:
-            self.events[row] = self.rating_sum[row] = self.rating_n[row] = 0.0
-
-    def clear_rows(self, rows: np.ndarray) -> None:
-        rows = rows[rows < self.events.shape[0]]
-        self.events[rows] = self.rating_sum[rows] = self.rating_n[rows] = 0.0
-
-    def of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Event counts and centred mean ratings (0 without ratings) of ``rows``."""
-        if rows.size:
-            self._ensure(int(rows.max()) + 1)
-        return self.events[rows], _centred_rating(self.rating_sum[rows], self.rating_n[rows])
-
-
-class MultiTaskRecommender(HybridRecommender):
+class MultiTaskRecommender(TaskFeatures, ListEntries, ColdStartTransfer, HybridRecommender):
     """Multi-task heads over collaborative, content and popularity signals.
 
     Parameters
@@ -464,88 +368,6 @@ class MultiTaskRecommender(HybridRecommender):
         recent = self._cf_recent.carried(user, self._items.capacity)
         return steps if recent is None else [*steps, recent]
 
-    def _new_user(self, user_id: str, row: int) -> None:
-        if self.segment_prior:
-            prior = self._segment_vectors.mean(self._segments.segment(_profile_id(user_id)))
-            if prior is not None:
-                self._mf.set_user(row, prior)
-
-    # ------------------------------------------------------------------ transfer
-
-    def _refit_transfer(self) -> None:
-        """Refit the content -> embedding map on warm items and move cold items' priors.
-
-        Also refreshes the segments' mean user vectors. Costs a ridge solve
-        over the content dimensions (~100), every ``transfer_refit_every`` events.
-        """
-        n_items = self._items.capacity
-        if self.cold_start_transfer and n_items:
-            counts = self._item_counts
-            counts._ensure(n_items)
-            live = ~self._withdrawn[:n_items]
-            has_content = self._content.has_content(n_items)
-            warm = np.flatnonzero(
-                live & has_content & (counts.events[:n_items] >= self.fresh_threshold)
-            )
-            if warm.size:
-                targets = np.hstack(
-                    [
-                        self._mf.item_vectors(n_items)[warm],
-                        self._mf.item_biases(n_items)[warm, None],
-                    ]
-                )
-                # Warm items' own priors are part of what they learned; the map
-                # fits the embeddings as they are.
-                if self._content_map.fit(self._transfer_inputs(warm), targets):
-                    cold = np.flatnonzero(
-                        live & has_content & (counts.events[:n_items] < self.fresh_threshold)
-                    )
-                    self._apply_item_priors(cold)
-        if self.segment_prior:
-            users, segments = [], []
-            counts = self._user_counts
-            for user_id, segment in self._segments.profiles():
-                row = self._users.get(user_id)
-                if row is not None and row < counts.events.shape[0]:
-                    if counts.events[row] >= self.fresh_threshold:
-                        users.append(row)
-                        segments.append(segment)
-            if users:
-                self._segment_vectors.fit(segments, self._mf.user_vector_rows(np.array(users)))
-
-    def _transfer_inputs(self, items: np.ndarray) -> np.ndarray:
-        """What the content map reads: age bins, log price, then the content vector.
-
-        Age (years before the newest release year in the catalog, in bins
-        0, 1, 2, 3, 4, 5-9, 10-19, 20+, unknown) says whether an item is a new
-        release, which drives early engagement more than its genre does. The
-        fixed-width columns come first so that a new genre only appends one.
-        """
-        year, known = self._content.year(items)
-        newest = self._content.newest_year()
-        age = np.clip(newest - year, 0, None)
-        bins = np.searchsorted(np.array(_AGE_EDGES[:-1]), age, side="right")
-        bins[~known] = len(_AGE_EDGES)
-        inputs = np.zeros((items.shape[0], len(_AGE_EDGES) + 2))
-        inputs[np.arange(items.shape[0]), bins] = 1.0
-        inputs[:, -1] = np.log1p(self._content.price(items)) / 8.0
-        return np.hstack([inputs, self._content.vectors(items)])
-
-    def _apply_item_priors(self, items: np.ndarray) -> None:
-        """Move each item's embedding from its old prior to the prediction for its content."""
-        if not items.size:
-            return
-        top = int(items.max()) + 1
-        if top > self._item_prior.shape[0]:
-            self._item_prior = grown(self._item_prior, top)
-            self._has_prior = grown(self._has_prior, top)
-        prior = self._content_map.predict(self._transfer_inputs(items))
-        delta = prior - self._item_prior[items]
-        self._mf.shift_items(items, delta[:, :-1], delta[:, -1])
-        self._item_prior[items] = prior
-        self._has_prior[items] = True
-        self._state_version += 1
-
     def _learn_heads(self, event: Event, user: int | None, item: int | None) -> None:
         """Heads learn from features as they were before this event."""
         n_items = self._items.capacity
@@ -627,177 +449,6 @@ class MultiTaskRecommender(HybridRecommender):
         self._last_event_row = None
         self._state_version += 1
 
-    # ------------------------------------------------------------------ features
-
-    def _vectors(
-        self,
-        user: int | None,
-        n_items: int,
-        *,
-        current: bool = True,
-        segment: str | None = None,
-    ) -> np.ndarray:
-        """The user's signal matrix, rows ``SIGNAL_ROWS``, one column per item.
-
-        ``current=False`` accepts the last matrix computed for the user; items
-        added since then get zero signals (they had none when it was computed).
-        A user with no events (``user`` None) whose profile names a ``segment``
-        gets MF scores from the segment's mean vector (``segment_prior``).
-        """
-        key, prior = self._vector_key(user, segment)
-        matrix = self._cached_vectors(key, n_items, current)
-        if matrix is None:
-            matrix = self._signal_matrix(user, n_items, prior)
-            self._store_vectors(key, matrix)
-        return matrix
-
-    def _vector_key(
-        self, user: int | None, segment: str | None
-    ) -> tuple[int | str, np.ndarray | None]:
-        """Where the user's signal matrix is cached, and the MF prior of a user without events."""
-        prior = None
-        if user is None and self.segment_prior:
-            prior = self._segment_vectors.mean(segment)
-        key: int | str = (-1 if prior is None else f"segment:{segment}") if user is None else user
-        return key, prior
-
-    def _cached_vectors(self, key: int | str, n_items: int, current: bool) -> np.ndarray | None:
-        """The cached matrix under ``key`` if it will do (see :meth:`_vectors`), else None."""
-        cached = self._vector_cache.get(key)
-        if cached is None or cached[1].shape[1] > n_items:
-            return None
-        if current and (cached[0] != self._state_version or cached[1].shape[1] != n_items):
-            return None
-        matrix = cached[1]
-        if matrix.shape[1] < n_items:
-            matrix = np.pad(matrix, ((0, 0), (0, n_items - matrix.shape[1])))
-            self._vector_cache[key] = (cached[0], matrix)
-        self._vector_cache.move_to_end(key)
-        return matrix
-
-    def _store_vectors(self, key: int | str, matrix: np.ndarray) -> None:
-        self._vector_cache[key] = (self._state_version, matrix)
-        self._vector_cache.move_to_end(key)
-        while len(self._vector_cache) > self.vector_cache_size:
-            self._vector_cache.popitem(last=False)
-
-    def _signal_matrix(
-        self, user: int | None, n_items: int, prior: np.ndarray | None
-    ) -> np.ndarray:
-        """Rows ``SIGNAL_ROWS`` over every item, computed in one compiled pass.
-
-        The hybrid's per-signal vectors (``_signal_vectors``), to rounding,
-        plus ``cf_recent`` and the blend; an unknown user has popularity only,
-        or MF scores from ``prior`` (their segment's mean vector).
-        """
-        return signal_matrix(*self._signal_inputs(user, n_items, prior))
-
-    def _signal_inputs(
-        self, user: int | None, n_items: int, prior: np.ndarray | None
-    ) -> tuple[Any, ...]:
-        """The arguments of :func:`~stream.ranking_pass.signal_matrix` for this user."""
-        cf_raw = recent_raw = ucf_raw = mf_user = _EMPTY_FLOAT
-        if user is not None:
-            history = self._history
-            cf_raw = self._cf_profiles.scores(
-                user, n_items, lambda: history.positive_recent(user, self.recency_decay)
-            )
-            mf_user = self._mf.user_vector(user)
-            if self.user_cf:
-                ucf_raw = self._neighbourhood.scores(
-                    user, n_items, lambda v: history.positive_recent(v, self.recency_decay)
-                )
-            recent_raw = self._cf_recent.scores(
-                user, n_items, lambda: history.positive_recent(user, self.short_recency_decay)
-            )
-        elif prior is not None:
-            mf_user = prior
-        scaled, top = self._popularity.scaled_and_top()
-        rows, weights = _blend_arrays(self.blend)
-        return (
-            n_items,
-            cf_raw,
-            recent_raw,
-            self._cooccurrence.inverse_norms(n_items),
-            mf_user,
-            self._mf.item_vectors(n_items),
-            self._mf.item_biases(n_items),
-            scaled,
-            1.0 / top if top > 0 else 0.0,
-            ucf_raw,
-            rows,
-            weights,
-            float(self.recent_cf_weight),
-        )
-
-    def _features(
-        self,
-        user: int | None,
-        items: np.ndarray,
-        n_items: int,
-        *,
-        current: bool = True,
-        now: float | None = None,
-        user_id: str | None = None,
-    ) -> np.ndarray:
-        """The shared feature matrix of (user, item) for each of ``items`` (FEATURE_NAMES).
-
-        ``user_id`` names a user without events (``user`` None), whose profile
-        may still place them in a segment.
-        """
-        if user is not None:
-            user_id = self._users.external(user)
-        segment = None
-        if user is None and user_id is not None:
-            segment = self._segments.segment(_profile_id(user_id))
-        signals = self._vectors(user, n_items, current=current, segment=segment)
-        rows = max(n_items, int(items.max()) + 1 if items.size else 0)
-        out = np.empty((items.shape[0], len(FEATURE_NAMES)))
-        fill_features(out, signals, items, self._pair_inputs(user, user_id, rows, now))
-        return out
-
-    def _pair_inputs(
-        self, user: int | None, user_id: str | None, rows: int, now: float | None
-    ) -> tuple[Any, ...]:
-        """What the compiled feature rows read besides the signals and items (the
-        ``pair_inputs`` of :func:`~stream.ranking_pass.fill_features`): item columns and
-        sparse content vectors (covering item rows ``0..rows-1``), the user's content
-        profiles, evidence and session gap, and their segment's popularity.
-        """
-        self._ensure_item_static(rows)
-        *content, width = self._content.sparse_table(rows)
-        profiles = np.zeros((0, width))
-        user_log_count = user_mean_rating = 0.0
-        if user is not None:
-            profiles = self._taste.aligned_profiles(user, width)
-            counts = self._user_counts
-            counts._ensure(user + 1)
-            user_log_count = math.log1p(counts.events[user]) / 8.0
-            rating_sum, rating_n = float(counts.rating_sum[user]), float(counts.rating_n[user])
-            user_mean_rating = _centred_rating(rating_sum, rating_n)
-        profile_id = _profile_id(user_id) if user_id is not None else None
-        segment_scaled, segment_top = self._segments.table(profile_id)
-        return (
-            self._item_static,
-            tuple(content),
-            profiles,
-            user_log_count,
-            user_mean_rating,
-            self._user_gap(user, now),
-            segment_scaled,
-            segment_top,
-        )
-
-    def _user_gap(self, user: int | None, now: float | None) -> float:
-        """log(1 + seconds since the user's last event) / 16, at ``now`` (the model clock)."""
-        if user is None:
-            return 1.0
-        last = self._history.last_time(user)
-        if last is None:
-            return 1.0
-        elapsed = max(0.0, (self._clock if now is None else now) - last)
-        return math.log1p(elapsed) / 16.0
-
     # ------------------------------------------------------------------ prediction
 
     def predict_tasks(self, event: Event) -> dict[str, float]:
@@ -810,47 +461,6 @@ class MultiTaskRecommender(HybridRecommender):
         # is current; in the service it is what the user was last shown.
         row = self._event_row(user, item, event.timestamp, user_id)
         return self._heads.predict_one(row)
-
-    def _event_row(
-        self, user: int | None, item: int, timestamp: float, user_id: str | None = None
-    ) -> np.ndarray:
-        """Features of the event's pair before it is learned.
-
-        Predicting an event's tasks and then learning it need the same row:
-        it is built once and reused while the model has not changed.
-        """
-        key = (user, item, timestamp, self._state_version)
-        if self._last_event_row is not None and self._last_event_row[0] == key:
-            return self._last_event_row[1]
-        ranked = self._ranked_last
-        if user is not None and ranked is not None and ranked.user == user:
-            if ranked.version == self._state_version:
-                row = self._row_from_ranking(ranked, item, self._user_gap(user, timestamp))
-                self._last_event_row = (key, row)
-                return row
-        row = self._features(
-            user,
-            np.array([item]),
-            self._items.capacity,
-            current=False,
-            now=timestamp,
-            user_id=user_id,
-        )[0]
-        self._last_event_row = (key, row)
-        return row
-
-    @staticmethod
-    def _row_from_ranking(ranked: _LastRanking, item: int, gap: float) -> np.ndarray:
-        """The item's feature row for the user just ranked (nothing changed since),
-        as scored with session gap ``gap``: the candidate's row when it was one,
-        else one row built from the ranking's signals and inputs."""
-        position = index_of(ranked.candidates, item)
-        if position >= 0:
-            return with_session_gap(ranked.features[position], gap)
-        inputs = ranked.pair_inputs
-        out = np.empty((1, len(FEATURE_NAMES)))
-        fill_features(out, ranked.signals, np.array([item]), (*inputs[:5], gap, *inputs[6:]))
-        return out[0]
 
     def recommend(
         self,
@@ -956,37 +566,6 @@ class MultiTaskRecommender(HybridRecommender):
             chosen, explored,
         )  # fmt: skip
 
-    def _entries(self, ranking: _Ranking, with_reasons: bool) -> list[RecommendedItem]:
-        """The list's entries: item, score, each task's prediction, and (with reasons) why."""
-        user_id, user, candidates, n_fresh = (
-            ranking.user_id, ranking.user, ranking.candidates, ranking.n_fresh
-        )  # fmt: skip
-        positions = ranking.positions
-        fresh_set = set(candidates[candidates.shape[0] - n_fresh :].tolist()) if n_fresh else set()
-        chosen_items = ranking.chosen_items()
-        chosen_scores = ranking.score[positions].tolist()
-        known_tasks = self._heads.known_tasks()
-        tasks = [task for task, _ in known_tasks]
-        # One conversion for the whole list, not one per (task, item).
-        columns = [column for _, column in known_tasks]
-        task_rows = ranking.predictions[positions][:, columns].tolist()
-        external = self._items.external
-        entries = []
-        for at, item in enumerate(chosen_items):
-            reason = ""
-            if with_reasons:
-                source = "fresh" if item in fresh_set else None
-                reason = self._reason_for(user_id, user, item, ranking.signals, source)
-            scores = dict(zip(tasks, task_rows[at], strict=True))
-            entries.append(RecommendedItem(external(item), chosen_scores[at], scores, reason))
-        explored = ranking.explored
-        if explored.size:
-            entries += self._explored_entries(
-                user_id, user, explored, ranking.n_items, entries, with_reasons
-            )
-            self._explorer.shown(np.array([self._items.get(e.item_id) for e in entries]))
-        return entries
-
     def _seen_rows(self, user: int | None) -> np.ndarray:
         """The items the user has seen (never recommended again), as an array."""
         if user is None or not self.exclude_seen:
@@ -1005,136 +584,6 @@ class MultiTaskRecommender(HybridRecommender):
             cached = self._value_weights_last = (known, weights)
         return cached[1]
 
-    def _final_score(self, predictions: dict[str, np.ndarray]) -> np.ndarray:
-        """``logit(relevance) + log(1 + sum_t w_t p_t)``; pops ``relevance_logit``."""
-        value = 1.0 + sum(
-            self.task_weights[task] * values
-            for task, values in predictions.items()
-            if task in self.task_weights
-        )
-        # The log of odds(relevance) * value: the relevance logit does not
-        # squash distinctions near p = 1 the way p(relevance) would.
-        return predictions.pop("relevance_logit") + np.log(value)
-
-    def _explore(self, blocked: np.ndarray, n_items: int, n: int) -> np.ndarray:
-        """Up to ``n`` low-evidence items (the newest fresh ones), picked by Thompson sampling."""
-        pool = np.fromiter(itertools.islice(reversed(self._fresh), self.fresh_pool), dtype=np.int64)
-        pool = pool[pool < n_items]
-        pool = pool[~blocked[pool]]
-        return self._explorer.pick(pool, n)
-
-    def _explored_entries(
-        self,
-        user_id: str,
-        user: int | None,
-        items: np.ndarray,
-        n_items: int,
-        above: list[RecommendedItem],
-        with_reasons: bool,
-    ) -> list[RecommendedItem]:
-        """Entries of explored items, placed after the ranked ones.
-
-        Each carries its heads' predictions; its score is capped at the score
-        of the entry above it, so the list stays sorted best first.
-        """
-        predictions = self._heads.predict(self._features(user, items, n_items, user_id=user_id))
-        score = self._final_score(predictions)
-        ceiling = above[-1].score if above else math.inf
-        entries = []
-        for position, item in enumerate(items.tolist()):
-            ceiling = min(ceiling, float(score[position]))
-            scores = {task: float(v[position]) for task, v in predictions.items()}
-            scores["explore"] = 1.0
-            reason = self._reason_for(user_id, user, item, None, "explore") if with_reasons else ""
-            entries.append(RecommendedItem(self._items.external(item), ceiling, scores, reason))
-        return entries
-
-    def _fresh_pool(self, n_items: int) -> np.ndarray:
-        """The newest ``fresh_pool`` fresh items that have content, by row.
-
-        The same for every user until an item turns fresh or warm or its
-        content changes, so it is kept until then.
-        """
-        key = (self._fresh_version, n_items)
-        if self._fresh_pool_cache is None or self._fresh_pool_cache[0] != key:
-            pool = np.fromiter(
-                itertools.islice(reversed(self._fresh), self.fresh_pool), dtype=np.int64
-            )
-            pool = pool[self._content.has_content(n_items)[pool]]
-            pool.sort()
-            self._fresh_pool_cache = (key, pool)
-        return self._fresh_pool_cache[1]
-
-    def _diversify(
-        self, candidates: np.ndarray, score: np.ndarray, k: int, exclude: np.ndarray = _EMPTY
-    ) -> list[int]:
-        """Positions of the chosen candidates: by score, or by MMR when ``diversity > 0``.
-
-        Candidates in ``exclude`` (items already in the list) are never chosen.
-        """
-        available = ~np.isin(candidates, exclude) if exclude.size else np.ones(score.size, bool)
-        k = min(k, int(available.sum()))
-        if k <= 0:
-            return []
-        if self.diversity <= 0:
-            return top_indices(score, available, k).tolist()
-        vectors = self._content.vectors(candidates)
-        similarity = vectors @ vectors.T
-        low, high = score[available].min(), score[available].max()
-        relevance = (score - low) / (high - low) if high > low else np.zeros_like(score)
-        chosen: list[int] = []
-        max_similarity = np.zeros(candidates.size)
-        for _ in range(k):
-            value = (1 - self.diversity) * relevance - self.diversity * max_similarity
-            value[~available] = -np.inf
-            pick = int(np.argmax(value))
-            chosen.append(pick)
-            available[pick] = False
-            max_similarity = np.maximum(max_similarity, similarity[pick])
-        return chosen
-
-    def _reason_for(
-        self,
-        user_id: str,
-        user: int | None,
-        item: int,
-        signals: np.ndarray | None,
-        source: str | None,
-    ) -> str:
-        """Why the item is in the list, from the source that put it there.
-
-        ``source``: ``"explore"`` (an exploration slot), ``"fresh"`` (the
-        content-affinity candidate source for new items), or None: the
-        retrieval signal that weighed most in the item's blend.
-        """
-        genre = self._content.first_genre(item)
-        if source == "explore":
-            return "new: we are trying it out" + (f" ({genre})" if genre else "")
-        if source == "fresh":
-            return "new, in a genre you like"
-        assert signals is not None
-        parts = {name: float(signals[SIGNAL_ROWS.index(name), item]) for name in self.blend}
-        weighted = {name: self.blend[name] * value for name, value in parts.items()}
-        top = max(weighted, key=weighted.__getitem__)
-        if top == "mf" and weighted["mf"] > 0:
-            if user is None:
-                # The MF scores came from the user's demographic segment.
-                return "liked by people like you"
-            if self._transferred(item):
-                return (
-                    f"new in {genre}, like what you enjoy" if genre else "new, like what you enjoy"
-                )
-        return self._reason(user_id, item, parts)
-
-    def _transferred(self, item: int) -> bool:
-        """Whether the item's embedding is still mostly its content prior (a cold item)."""
-        return (
-            item < self._has_prior.shape[0]
-            and bool(self._has_prior[item])
-            and self._item_counts.events.shape[0] > item
-            and self._item_counts.events[item] < self.fresh_threshold
-        )
-
     def state_size(self) -> dict[str, Any]:
         size = super().state_size()
         size["candidate_pools"] = len(self._last_pools)
@@ -1144,16 +593,3 @@ class MultiTaskRecommender(HybridRecommender):
         size["open_views"] = len(self._open_views)
         size["fresh_items"] = len(self._fresh)
         return size
-
-
-_BLEND_ROWS: dict[tuple[tuple[str, float], ...], tuple[np.ndarray, np.ndarray]] = {}
-
-
-def _blend_arrays(blend: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
-    """The blend as (signal rows, weights) in the dict's order, which fixes the summation order."""
-    key = tuple(blend.items())
-    arrays = _BLEND_ROWS.get(key)
-    if arrays is None:
-        rows = np.array([SIGNAL_ROWS.index(name) for name in blend], dtype=np.int64)
-        arrays = _BLEND_ROWS[key] = (rows, np.array([blend[name] for name in blend], dtype=float))
-    return arrays
