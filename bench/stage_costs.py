@@ -35,6 +35,7 @@ STAGES = [
     ("    item-CF vectors (both)", ["_cf_profiles", "_cf_recent"], "scores"),
     ("    user-CF scores", ["_neighbourhood"], "scores"),
     ("  seen items", [""], "_seen_rows"),
+    ("  head weights (River -> numpy)", ["_heads"], "scoring_arrays"),
     ("  user and item inputs", [""], "_pair_inputs"),
     ("  compiled ranking (one call)", ["module:"], "rank_user"),
     ("learn_one", [""], "learn_one"),
