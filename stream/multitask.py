@@ -425,6 +425,9 @@ class MultiTaskRecommender(TaskFeatures, ListEntries, ColdStartTransfer, HybridR
             self._vector_cache.pop(row, None)
             if self._last_event_row is not None and self._last_event_row[0][0] == row:
                 self._last_event_row = None
+            if self._ranked_last is not None and self._ranked_last.user == row:
+                # Their last ranking's signals and rows are derived from their history.
+                self._ranked_last = None
         self._state_version += 1
         return super()._forget_key(user_id) or had_profile
 

@@ -86,7 +86,7 @@ def test_forget_user_leaves_nothing_about_the_user_in_memory(name: str) -> None:
         for n, kind in enumerate(["view", "click", "view", "add_to_cart", "rating", "view"] * 4)
     ]
     model.learn_many(mine)
-    model.recommend([FORGOTTEN, "u1"], 10)
+    model.recommend(["u1", FORGOTTEN], 10)  # the forgotten user ranked last
     row = model._users.get(FORGOTTEN)
     assert row is not None and row > 40
     assert FORGOTTEN.encode() in pickle.dumps(model)
@@ -106,6 +106,8 @@ def test_forget_user_leaves_nothing_about_the_user_in_memory(name: str) -> None:
             keys = container[:, 0][container[:, 0] >= 0]
             assert row not in (keys >> 32).tolist() + (keys & 0xFFFFFFFF).tolist(), path
     if isinstance(model, MultiTaskRecommender):
+        # Nor their last ranking, kept for the event that usually follows it.
+        assert model._ranked_last is None or model._ranked_last.user != row
         assert not model._user_counts.events[row]
         assert model._segments.segment(FORGOTTEN) is None
     # And the row, reused by a newcomer, starts as a stranger's.
