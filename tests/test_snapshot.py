@@ -191,3 +191,22 @@ def test_state_size_is_recounted_only_when_the_last_count_is_old_enough():
     state.model.learn_one(Event("u2", "i2", "click", 2.0))
     assert partitions.state_size(max_age=3600.0) == first  # a recent count is reused
     assert partitions.state_size(max_age=0)["users"] == 2  # 0: count now
+
+
+def test_a_multitask_model_is_pickled_without_its_signal_cache():
+    data = load_dataset("ml-100k")
+    model = build_model("multitask")
+    users = []
+    for event in data.events[:3000]:
+        model.recommend([event.user_id], 10)
+        model.learn_one(event)
+        users.append(event.user_id)
+    assert len(model._vector_cache) > 20  # the cache holds many users' signal matrices
+    state = pickle.dumps(model, protocol=5)
+    loaded = pickle.loads(state)
+    assert len(loaded._vector_cache) == 0 and loaded._ranked_last is None
+    cache_bytes = len(pickle.dumps(model._vector_cache, protocol=5))
+    assert len(state) < len(pickle.dumps(model.__dict__, protocol=5)) - cache_bytes // 2
+    # The cache is rebuilt on demand: the lists are the same.
+    for user in dict.fromkeys(reversed(users[-200:])):
+        assert loaded.recommend([user], 10) == model.recommend([user], 10), user
