@@ -200,6 +200,11 @@ class TaskHeads:
             )
         return cached[1]
 
+    def drop_cached_row(self) -> None:
+        """Forget the last row learned (kept as a dict for the next head): it may be
+        about a user who asked to be forgotten."""
+        self._row_dict = None
+
     def learn_labels(self, row: np.ndarray, labels: dict[str, int]) -> None:
         """Learn the task labels of one impression or rating (see :mod:`stream.tasks`)."""
         x = self._as_dict(row)

@@ -444,6 +444,7 @@ class MultiTaskRecommender(TaskFeatures, ListEntries, ColdStartTransfer, HybridR
             if self._ranked_last is not None and self._ranked_last.user == row:
                 # Their last ranking's signals and rows are derived from their history.
                 self._ranked_last = None
+        self._heads.drop_cached_row()
         self._state_version += 1
         return super()._forget_key(user_id) or had_profile
 

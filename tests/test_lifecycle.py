@@ -108,6 +108,7 @@ def test_forget_user_leaves_nothing_about_the_user_in_memory(name: str) -> None:
     if isinstance(model, MultiTaskRecommender):
         # Nor their last ranking, kept for the event that usually follows it.
         assert model._ranked_last is None or model._ranked_last.user != row
+        assert model._heads._row_dict is None  # their last event's feature row
         assert not model._user_counts.events[row]
         assert model._segments.segment(FORGOTTEN) is None
     # And the row, reused by a newcomer, starts as a stranger's.
