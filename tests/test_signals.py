@@ -351,3 +351,82 @@ def test_a_user_whose_first_engagement_found_no_one_can_still_be_a_neighbour():
     neighbourhood.learn(3, 7, 1.0)
     assert neighbourhood.neighbours(3)[0].tolist() == [5000]
     assert neighbourhood.neighbours(5000)[0].tolist() == [3]
+
+
+def _cf_world(n_users: int = 60, n_items: int = 80, steps: int = 3000):
+    """A co-occurrence and histories learned from random engagements."""
+    from stream.history import UserHistory
+    from stream.signals import ItemCooccurrence
+
+    rng = np.random.default_rng(5)
+    history, cooccurrence = UserHistory(window=20), ItemCooccurrence()
+    for step in range(steps):
+        user, item = int(rng.integers(n_users)), int(rng.integers(n_items))
+        items, weights = history.recent_arrays(user)
+        cooccurrence.learn(item, 1.0, items, weights)
+        history.add(user, item, 1.0, "click", float(step))
+    return history, cooccurrence
+
+
+def test_carried_cf_vectors_stay_within_their_budget_and_evicted_ones_are_rebuilt():
+    from stream.signals import ItemCFProfiles
+
+    history, cooccurrence = _cf_world()
+    n_items = 80
+    budget_mb = 10 * n_items * 8 / 2**20  # room for ten users' vectors
+    bounded = ItemCFProfiles(cooccurrence, budget_mb=budget_mb)
+    for user in range(60):
+        bounded.scores(user, n_items, lambda u=user: history.positive_recent(u, 0.9))
+        assert bounded._vectors.held_bytes <= bounded._vectors.budget_bytes
+    assert len(bounded) == 10 and 0 not in bounded._vectors and 59 in bounded._vectors
+    assert set(bounded._since_refresh) <= set(bounded._vectors)
+    # An evicted user is not stepped, and gets the vector a fresh profile builds.
+    assert bounded.carried(0, n_items) is None
+    fresh = ItemCFProfiles(cooccurrence)
+    for user in (0, 59):
+        recent = lambda u=user: history.positive_recent(u, 0.9)  # noqa: E731
+        assert np.array_equal(
+            bounded.scores(user, n_items, recent), fresh.scores(user, n_items, recent)
+        )
+    held = bounded._vectors.held_bytes
+    bounded.forget(59)
+    assert bounded._vectors.held_bytes == held - n_items * 8 and 59 not in bounded._vectors
+
+
+def test_carried_cf_vectors_from_a_pickle_of_a_plain_dict_load():
+    from stream.signals import ItemCFProfiles
+
+    _, cooccurrence = _cf_world(steps=200)
+    profiles = ItemCFProfiles(cooccurrence)
+    state = {**profiles.__dict__, "_vectors": {3: np.ones(80), 7: np.ones(80)}}
+    loaded = ItemCFProfiles.__new__(ItemCFProfiles)
+    loaded.__setstate__(state)
+    assert len(loaded) == 2 and loaded._vectors.held_bytes == 2 * 80 * 8
+    assert loaded.carried(3, 80)[0].tolist() == [1.0] * 80
+
+
+def test_user_cf_score_vectors_stay_within_their_budget():
+    from stream.signals import UserNeighbourhood
+
+    history, _ = _cf_world()
+    neighbourhood = UserNeighbourhood(budget_mb=5 * 80 * 8 / 2**20)  # five users' vectors
+    rng = np.random.default_rng(9)
+    for _ in range(2000):
+        neighbourhood.learn(int(rng.integers(60)), int(rng.integers(80)), 1.0)
+
+    def recent_of(v):
+        return history.positive_recent(v, 0.9)
+
+    for user in range(60):
+        neighbourhood.scores(user, 80, recent_of)
+        cache = neighbourhood._score_cache
+        assert len(cache) <= 5 and cache.held_bytes <= cache.budget_bytes
+    # An evicted user's vector is summed again over their neighbours.
+    assert 0 not in neighbourhood._score_cache
+    others, sims = neighbourhood.neighbours(0)
+    expected = np.zeros(80)
+    for other, sim in zip(others.tolist(), sims.tolist(), strict=True):
+        items, weights = recent_of(other)
+        expected[items] += sim * weights
+    assert expected.any()
+    assert np.array_equal(neighbourhood.scores(0, 80, recent_of), expected)

@@ -30,6 +30,7 @@ import numba
 import numpy as np
 
 from stream.entities import grown
+from stream.signals.bounded import DEFAULT_BUDGET_MB, BoundedVectors
 from stream.signals.cooccurrence import PairTable
 
 _EMPTY_INT = np.zeros(0, dtype=np.int64)
@@ -66,6 +67,10 @@ class UserNeighbourhood:
         Neighbours whose recent items are summed when scoring.
     refresh_every
         Rebuild a user's neighbour list after this many of their events.
+    budget_mb
+        Memory for the users' cached score vectors (one float per item each):
+        past it, the least recently ranked users' are dropped and rebuilt
+        when needed (:mod:`stream.signals.bounded`).
 
     >>> nb = UserNeighbourhood()
     >>> for user, item in [(0, 10), (1, 10), (0, 11), (1, 11), (1, 12), (2, 13)]:
@@ -75,7 +80,11 @@ class UserNeighbourhood:
     """
 
     def __init__(
-        self, engagers_per_item: int = 30, n_neighbours: int = 30, refresh_every: int = 8
+        self,
+        engagers_per_item: int = 30,
+        n_neighbours: int = 30,
+        refresh_every: int = 8,
+        budget_mb: float = DEFAULT_BUDGET_MB,
     ) -> None:
         self.engagers_per_item = engagers_per_item
         self.n_neighbours = n_neighbours
@@ -84,7 +93,7 @@ class UserNeighbourhood:
         self._overlaps = PairTable()  # (user, other user) -> overlap
         self._totals = np.zeros(0)  # engagement weight per user row (0: none yet)
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._score_cache: dict[int, np.ndarray] = {}
+        self._score_cache = BoundedVectors(budget_mb)
         self._since_refresh: dict[int, int] = {}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -92,6 +101,8 @@ class UserNeighbourhood:
         overlap = state.pop("_overlap", None)
         totals = state.get("_totals")
         self.__dict__.update(state)
+        if isinstance(self._score_cache, dict):  # a pickle from before the budget
+            self._score_cache = BoundedVectors.of(self._score_cache)
         if overlap is not None:
             self._overlaps = PairTable()
             for user, row in overlap.items():
@@ -178,7 +189,7 @@ class UserNeighbourhood:
                 lengths,
                 sims,
             )
-        self._score_cache[user] = out
+        self._score_cache.put(user, out)
         return out
 
     def forget(self, user: int, items: Iterable[int] | None = None) -> None:
@@ -192,7 +203,7 @@ class UserNeighbourhood:
         for other in others.tolist():
             # The neighbour's cached list and scores were built with this user.
             self._cache.pop(other, None)
-            self._score_cache.pop(other, None)
+            self._score_cache.pop(other)
         lists = (
             self._engagers.values()
             if items is None
@@ -206,7 +217,7 @@ class UserNeighbourhood:
         if user < self._totals.shape[0]:
             self._totals[user] = 0.0
         self._cache.pop(user, None)
-        self._score_cache.pop(user, None)
+        self._score_cache.pop(user)
         self._since_refresh.pop(user, None)
 
     def forget_items(self, items: np.ndarray) -> None:

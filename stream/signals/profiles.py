@@ -17,9 +17,11 @@ bounds the drift.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from stream.signals.bounded import DEFAULT_BUDGET_MB, BoundedVectors
 from stream.signals.cooccurrence import ItemCooccurrence
 
 
@@ -34,16 +36,34 @@ class ItemCFProfiles:
         Weight kept per step back in the user's history (recency weighting).
     refresh_every
         Rebuild a user's vector from history after this many of their events.
+    budget_mb
+        Memory for the vectors (one float per item per user): past it, the
+        least recently active users' vectors are dropped, and rebuilt from
+        history when those users are ranked again (:mod:`stream.signals.bounded`).
     """
 
     def __init__(
-        self, cooccurrence: ItemCooccurrence, decay: float = 0.9, refresh_every: int = 8
+        self,
+        cooccurrence: ItemCooccurrence,
+        decay: float = 0.9,
+        refresh_every: int = 8,
+        budget_mb: float = DEFAULT_BUDGET_MB,
     ) -> None:
         self.cooccurrence = cooccurrence
         self.decay = decay
         self.refresh_every = refresh_every
-        self._vectors: dict[int, np.ndarray] = {}
+        self._vectors = BoundedVectors(budget_mb)
         self._since_refresh: dict[int, int] = {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Load a pickle, also one from when the vectors were a plain dict."""
+        self.__dict__.update(state)
+        if isinstance(self._vectors, dict):
+            self._vectors = BoundedVectors.of(self._vectors)
+
+    def _hold(self, user: int, vector: np.ndarray) -> None:
+        for evicted in self._vectors.put(user, vector):
+            self._since_refresh.pop(evicted, None)
 
     def carried(self, user: int, n_items: int) -> tuple[np.ndarray, float] | None:
         """The user's vector (at least ``n_items`` long) and decay, for the user's next
@@ -55,7 +75,8 @@ class ItemCFProfiles:
         if vector is None:
             return None
         if vector.shape[0] < n_items:
-            vector = self._vectors[user] = _widened(vector, n_items)
+            vector = _widened(vector, n_items)
+            self._hold(user, vector)
         self._since_refresh[user] = self._since_refresh.get(user, 0) + 1
         return vector, self.decay
 
@@ -79,14 +100,15 @@ class ItemCFProfiles:
                 items, weights = items[keep], weights[keep]
             vector = np.zeros(n_items)
             self.cooccurrence.add_rows_to(vector, items, weights)
-            self._vectors[user] = vector
             self._since_refresh[user] = 0
+            self._hold(user, vector)
         elif vector.shape[0] < n_items:
-            vector = self._vectors[user] = _widened(vector, n_items)
+            vector = _widened(vector, n_items)
+            self._hold(user, vector)
         return vector[:n_items]
 
     def forget(self, user: int) -> None:
-        self._vectors.pop(user, None)
+        self._vectors.pop(user)
         self._since_refresh.pop(user, None)
 
     def forget_items(self, items: np.ndarray) -> None:
