@@ -138,7 +138,8 @@ class MultiTaskRecommender(TaskFeatures, ListEntries, ColdStartTransfer, HybridR
         default: 0.5 and 1.0 lowered HR@10 on the first 30,000 MovieLens events).
     vector_cache_size
         Users whose last signal vectors are kept for learning-time features
-        (memory: this many x 6 x items floats).
+        (memory: this many x 6 x items floats, and never more than
+        ``signal_cache_mb``, 256 MiB: fewer users for a large catalog).
     cold_start_transfer
         Give items with fewer than ``fresh_threshold`` events an MF embedding
         predicted from their content (:class:`~stream.coldstart.ContentEmbeddingMap`,

@@ -193,3 +193,15 @@ def test_a_model_with_every_feature_in_use_pickles() -> None:
     assert [e.item_id for e in clone.recommend(["u3"], 5)[0]] == [
         e.item_id for e in model.recommend(["u3"], 5)[0]
     ]
+
+
+def test_the_signal_cache_holds_fewer_users_when_the_catalog_is_large():
+    model = build_model("multitask")
+    for step in range(400):
+        model.learn_one(Event(f"u{step % 40}", f"i{step % 50}", "click", float(step)))
+    matrix_bytes = 6 * model._items.capacity * 8
+    model.signal_cache_mb = 10 * matrix_bytes / 2**20  # room for ten users' matrices
+    for user in range(40):
+        model.recommend([f"u{user}"], 5)
+        assert len(model._vector_cache) <= 10
+    assert len(model._vector_cache) == 10 and 39 in model._vector_cache
