@@ -430,3 +430,21 @@ def test_user_cf_score_vectors_stay_within_their_budget():
         expected[items] += sim * weights
     assert expected.any()
     assert np.array_equal(neighbourhood.scores(0, 80, recent_of), expected)
+
+
+def test_bounded_vectors_evict_the_least_recently_used():
+    from stream.signals.bounded import BoundedVectors
+
+    store = BoundedVectors(budget_mb=3 * 8 / 2**20)  # three 1-float vectors
+    for user in (1, 2, 3):
+        store.put(user, np.full(1, float(user)))
+    store.get(1)  # 1 is now the most recently used: 2 goes first
+    store.get(1)
+    assert store.put(4, np.zeros(1)) == [2]
+    store.get(3)
+    assert store.put(5, np.zeros(1)) == [1]
+    assert list(store) == [4, 3, 5] and store.held_bytes == 24
+    store.pop(5)
+    store.get(4)  # the newest was popped: 4 moves to the end
+    assert list(store) == [3, 4] and store.held_bytes == 16
+    assert store.get(9) is None and 9 not in store

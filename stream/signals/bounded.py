@@ -34,6 +34,9 @@ class BoundedVectors:
         self.budget_bytes = int(budget_mb * 2**20)
         self._vectors: dict[int, np.ndarray] = {}  # insertion order = recency order
         self._held = 0  # bytes of the vectors held
+        # The most recently used user: asked for again and again while they
+        # act, so their vector is not moved to the end each time.
+        self._newest: int | None = None
 
     @classmethod
     def of(
@@ -47,9 +50,11 @@ class BoundedVectors:
 
     def get(self, user: int) -> np.ndarray | None:
         """The user's vector (now the most recently used), or None."""
-        vector = self._vectors.pop(user, None)
-        if vector is not None:
+        vector = self._vectors.get(user)
+        if vector is not None and user != self._newest:
+            del self._vectors[user]
             self._vectors[user] = vector
+            self._newest = user
         return vector
 
     def put(self, user: int, vector: np.ndarray) -> list[int]:
@@ -59,6 +64,7 @@ class BoundedVectors:
             self._held -= old.nbytes
         self._vectors[user] = vector
         self._held += vector.nbytes
+        self._newest = user
         evicted = []
         while self._held > self.budget_bytes and len(self._vectors) > 1:
             oldest = next(iter(self._vectors))
@@ -70,6 +76,8 @@ class BoundedVectors:
         vector = self._vectors.pop(user, None)
         if vector is not None:
             self._held -= vector.nbytes
+        if user == self._newest:
+            self._newest = None
         return vector
 
     def values(self) -> Iterator[np.ndarray]:
