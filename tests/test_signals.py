@@ -448,3 +448,16 @@ def test_bounded_vectors_evict_the_least_recently_used():
     store.get(4)  # the newest was popped: 4 moves to the end
     assert list(store) == [3, 4] and store.held_bytes == 16
     assert store.get(9) is None and 9 not in store
+
+
+def test_user_cf_score_vectors_from_a_pickle_of_a_plain_dict_load():
+    from stream.signals import UserNeighbourhood
+
+    neighbourhood = UserNeighbourhood()
+    for user, item in [(0, 10), (1, 10), (0, 11), (1, 11)]:
+        neighbourhood.learn(user, item, 1.0)
+    state = {**neighbourhood.__dict__, "_score_cache": {0: np.ones(20)}}
+    loaded = UserNeighbourhood.__new__(UserNeighbourhood)
+    loaded.__setstate__(state)
+    assert 0 in loaded._score_cache and loaded._score_cache.held_bytes == 20 * 8
+    assert loaded.scores(0, 20, lambda v: (np.zeros(0, dtype=np.int64), np.zeros(0))).sum() == 20
