@@ -71,9 +71,9 @@ from stream.task_features import (
     _profile_id,
 )
 
-# Defined in stream.task_features and stream.list_entries; importable from here
-# as before (snapshots written before the split name _Counts and _LastRanking
-# under this module, and tests and benches import the rest from it).
+# Defined in stream.task_features; importable from here as before (snapshots
+# written before the split name _Counts under this module, and tests and
+# benches import the rest from it).
 from stream.task_features import FEATURE_NAMES as FEATURE_NAMES
 from stream.task_features import SIGNAL_ROWS as SIGNAL_ROWS
 from stream.task_features import _centred_rating as _centred_rating
