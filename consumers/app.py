@@ -338,6 +338,15 @@ class RecommenderService:
         )
         self._side.catch_up()
         consumer.subscribe([s.input_topic], listener=_Rebalance(self))
+        if (
+            clients.with_backoff(
+                f"reading the partitions of {s.input_topic}",
+                lambda: clients.input_partitions(consumer, s.input_topic),
+                stop,
+            )
+            is None
+        ):
+            return False
         self._consumer = consumer
         return True
 
