@@ -38,7 +38,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from consumers import clients
+from consumers import clients, group_join
 from consumers.checkpoint import Checkpoint, CheckpointStore
 from consumers.config import Settings
 from consumers.deadletter import DeadLetters
@@ -249,6 +249,7 @@ class RecommenderService:
         try:
             self._side.poll()
             batch = self._consumer.poll(timeout_ms=s.poll_timeout_ms, max_records=s.max_batch)
+            group_join.rejoin_if_stranded(self._consumer)
         except (KafkaError, OSError) as exc:
             if isinstance(exc, KafkaError) and not getattr(exc, "retriable", False):
                 raise
@@ -341,7 +342,7 @@ class RecommenderService:
         if (
             clients.with_backoff(
                 f"reading the partitions of {s.input_topic}",
-                lambda: clients.input_partitions(consumer, s.input_topic),
+                lambda: group_join.input_partitions(consumer, s.input_topic),
                 stop,
             )
             is None

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.net.sasl import get_sasl_mechanism
 from kafka.protocol.parser import KafkaProtocol
 from kafka.protocol.sasl import SaslAuthenticateRequest, SaslHandshakeRequest
@@ -360,25 +360,3 @@ def ensure_topics(admin: KafkaAdminClient, settings: Settings) -> list[str]:
             replication,
         )
     return created
-
-
-def input_partitions(consumer: KafkaConsumer, topic: str) -> set[int]:
-    """The partitions of ``topic`` as the group consumer's own metadata knows them.
-
-    Call after ``subscribe`` and before the first ``poll``. kafka-python
-    (3.0.12) answers the metadata update that ``subscribe`` asks for with any
-    metadata request already in flight, one sent for no topics at all
-    (``ClusterMetadata.set_topics`` has a TODO about it). The consumer then
-    joins its group not knowing the topic; if it is elected leader, the range
-    assignor finds "no partition metadata", assigns nothing to anyone, and
-    the group rebalances again once the metadata arrives. On a restart that
-    waits out a dead member's session, that is an extra rebalance every few
-    dozen restarts. Asking for the partitions here fetches them first.
-
-    Raises ``UnknownTopicOrPartitionError`` (retriable) while the topic has
-    no partitions, so that :func:`with_backoff` waits for it.
-    """
-    partitions = consumer.partitions_for_topic(topic)
-    if not partitions:
-        raise UnknownTopicOrPartitionError(f"topic {topic!r} has no partitions yet")
-    return partitions
