@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import signal
 import socket
@@ -36,6 +37,9 @@ def streamrec_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "consumers.cli"]
 
 
+_LOG_NUMBERS = itertools.count(1)
+
+
 class ServiceProcess:
     """``streamrec run`` as a child process, with its log in a file."""
 
@@ -51,7 +55,9 @@ class ServiceProcess:
         self.bootstrap_servers = bootstrap_servers
         self.topics = topics
         self.metrics_port = free_port()
-        self.log_path = log_dir / f"streamrec-{self.metrics_port}.log"
+        # Numbered: a restarted worker may get a port used before, and must
+        # not overwrite that run's log; the numbers sort in start order.
+        self.log_path = log_dir / f"streamrec-{next(_LOG_NUMBERS):03d}-{self.metrics_port}.log"
         self.args = [
             *streamrec_command(),
             "run",
