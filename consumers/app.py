@@ -408,7 +408,20 @@ class RecommenderService:
         log.info("revoked %s", _names(revoked))
         states = [s for s in (self.partitions.get(tp) for tp in revoked) if s is not None]
         if self.checkpoint is not None and self._state_publishable:
-            self.checkpoint.save(states, force=True)
+            started = time.monotonic()
+            saved = self.checkpoint.save(states, force=True)
+            took = time.monotonic() - started
+            # Heartbeats wait for this callback, but the broker's session clock
+            # does not: past the session timeout the group hands the partitions
+            # on while this save is still running.
+            if took > clients.SESSION_TIMEOUT_MS / 2000:
+                log.warning(
+                    "checkpointing %d revoked partition(s) took %.1fs, over half the "
+                    "%.0fs session timeout: the group may move them before the save ends",
+                    saved,
+                    took,
+                    clients.SESSION_TIMEOUT_MS / 1000,
+                )
         for tp in revoked:
             self._let_go(tp)
 
