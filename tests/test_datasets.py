@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import sys
 import tempfile
 import zipfile
@@ -20,8 +21,9 @@ from hypothesis import strategies as st
 
 from stream.datasets import Dataset, load_dataset, movielens
 from stream.datasets.files import load_path, write_jsonl
-from stream.datasets.synthetic import generate_synthetic
+from stream.datasets.synthetic import SyntheticOracle, generate_synthetic, parse_synthetic_spec
 from stream.errors import DatasetError, InvalidRecord
+from stream.evaluation.run import evaluate_one
 from stream.events import (
     Event,
     decode_event,
@@ -31,6 +33,7 @@ from stream.events import (
     encode_item,
     encode_profile,
 )
+from stream.registry import build_model
 
 SMALL = dict(n_users=200, n_items=80, n_events=4000)
 
@@ -240,6 +243,161 @@ def test_load_dataset_synthetic_uses_the_seed_and_reports_progress() -> None:
     assert data.name == "synthetic" and len(data.events) == 50_000
     assert data.events == generate_synthetic(seed=3).events
     assert messages
+
+
+def test_the_dense_samplers_output_is_unchanged() -> None:
+    # A fingerprint of today's stream: the genre sampler and the spec syntax
+    # must not move a single event, catalog record or profile of it.
+    data = generate_synthetic(**SMALL, seed=11)
+    text = repr((data.events, data.items, data.profiles))
+    assert hashlib.sha256(text.encode()).hexdigest()[:16] == "b9ddabee1675efdc"
+    assert data.truth.world.sampler == "dense"
+
+
+# ----------------------------------------------------------------------------- specs and scale
+
+GENRE_SMALL = dict(n_users=400, n_items=2000, n_events=6000)
+
+
+@pytest.fixture(scope="module")
+def genre_stream() -> Dataset:
+    return generate_synthetic(**GENRE_SMALL, seed=21)
+
+
+def test_a_spec_names_sizes_seed_and_sampler() -> None:
+    spec = "synthetic:users=1M,items=200k,events=2_000_000,genres=50,seed=3,sampler=genre"
+    assert parse_synthetic_spec(spec) == {
+        "n_users": 1_000_000,
+        "n_items": 200_000,
+        "n_events": 2_000_000,
+        "n_genres": 50,
+        "seed": 3,
+        "sampler": "genre",
+    }
+    assert parse_synthetic_spec("synthetic: users = 5 ,domains=2") == {"n_users": 5, "n_domains": 2}
+
+
+def test_load_dataset_honours_a_specs_sizes_and_its_seed_wins() -> None:
+    spec = "synthetic:users=300,items=1500,events=3000,seed=4"
+    data = load_dataset(spec, seed=99)
+    assert data.name == spec
+    assert (len(data.events), len(data.items), len(data.profiles)) == (3000, 1500, 300)
+    assert data.events == generate_synthetic(300, 1500, 3000, seed=4).events
+    assert load_dataset("synthetic:users=300,items=1500,events=3000", seed=4).events == data.events
+    # Defaults: 15 genres at 1,500 items (items // 100), and the genre sampler above 1,000.
+    assert data.truth.world.sampler == "genre" and data.truth.world.n_genres == 15
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("synthetic:", "names no key=value"),
+        ("synthetic:users", "'users' is not key=value"),
+        ("synthetic:users=", "not key=value"),
+        ("synthetic:colour=3", "unknown key 'colour'; known: users, items"),
+        ("synthetic:users=ten", "users='ten' is not a whole number"),
+        ("synthetic:users=1.5", "is not a whole number"),
+        ("synthetic:users=5,users=6", "'users' given twice"),
+        ("synthetic:users=0", "n_users must be at least 1"),
+        ("synthetic:items=0", "n_items must be at least 1"),
+        ("synthetic:sampler=fast", "sampler must be one of auto, dense, genre"),
+        ("synthetics:users=5", "unknown dataset"),
+    ],
+)
+def test_bad_specs_are_dataset_errors_that_say_what_is_wrong(spec: str, message: str) -> None:
+    with pytest.raises(DatasetError, match=re.escape(message)):
+        load_dataset(spec)
+
+
+def test_the_genre_sampler_is_deterministic_per_seed() -> None:
+    first = generate_synthetic(**GENRE_SMALL, seed=5)
+    again = generate_synthetic(**GENRE_SMALL, seed=5)
+    other = generate_synthetic(**GENRE_SMALL, seed=6)
+    assert first == again
+    assert first.events != other.events
+
+
+def test_the_genre_sampler_honours_sizes_and_the_funnel(genre_stream: Dataset) -> None:
+    events = genre_stream.events
+    assert (len(events), len(genre_stream.items), len(genre_stream.profiles)) == (6000, 2000, 400)
+    assert genre_stream.truth.world.sampler == "genre"
+    assert is_non_decreasing([e.timestamp for e in events])
+    assert len({e.event_id for e in events}) == len(events)
+    kinds = Counter(e.event_type for e in events)
+    assert 0.3 < kinds["click"] / kinds["view"] < 0.55  # the dense sampler's rate, about 0.4
+    assert kinds["add_to_cart"] < kinds["click"] and kinds["purchase"] < kinds["add_to_cart"]
+    assert len({item.features["genres"][0] for item in genre_stream.items}) == 20
+
+
+def test_the_genre_sampler_releases_items_and_signs_users_up(genre_stream: Dataset) -> None:
+    released = {item.item_id: item.timestamp for item in genre_stream.items}
+    signed_up = {profile.user_id: profile.timestamp for profile in genre_stream.profiles}
+    start = genre_stream.events[0].timestamp
+    for event in genre_stream.events:
+        assert released[event.item_id] <= event.timestamp
+        assert signed_up[event.user_id] <= event.timestamp
+    late = sum(when > start for when in released.values())
+    assert 0.08 < late / len(released) < 0.12  # 10 % by default
+    assert any(p.timestamp > start for p in genre_stream.profiles)
+
+
+def test_a_genre_session_stays_in_one_genre_and_a_user_in_few() -> None:
+    data = generate_synthetic(n_users=300, n_items=2000, n_events=20_000, seed=4, drift_fraction=0)
+    primary = {item.item_id: item.features["genres"][0] for item in data.items}
+    session_genres: dict[str, set[str]] = defaultdict(set)
+    user_sessions: dict[str, Counter[str]] = defaultdict(Counter)
+    for event in data.events:
+        session = str(event.context["session_id"])
+        if not session_genres[session]:
+            user_sessions[event.user_id][primary[event.item_id]] += 1
+        session_genres[session].add(primary[event.item_id])
+    assert all(len(genres) == 1 for genres in session_genres.values())
+    heavy = [c for c in user_sessions.values() if sum(c.values()) >= 8]
+    assert len(heavy) > 50
+    # 20 genres: a user's sessions would spread to ~0.15 at the top genre if
+    # tastes were not planted; four favourite genres, one of them dominant.
+    top_share = sum(max(c.values()) / sum(c.values()) for c in heavy) / len(heavy)
+    assert top_share > 0.5
+    assert sum(len(c) for c in heavy) / len(heavy) < 6
+
+
+def test_popularity_is_zipf_inside_each_genre(genre_stream: Dataset) -> None:
+    world = genre_stream.truth.world
+    views = Counter(int(e.item_id[1:]) for e in genre_stream.events if e.event_type == "view")
+    start = world.genre_start
+    heads = [views[int(world.genre_items[start[g]])] for g in range(world.n_genres)]
+    middles = [
+        views[int(world.genre_items[(start[g] + start[g + 1]) // 2])] for g in range(world.n_genres)
+    ]
+    assert sum(heads) > 4 * sum(middles)
+
+
+@pytest.mark.parametrize("spec", ["synthetic:users=300,items=2000,events=8000", "synthetic"])
+def test_the_oracle_beats_popularity(spec: str) -> None:
+    data = load_dataset(spec, seed=2)
+    events = data.events[:8000]
+    oracle = evaluate_one(SyntheticOracle(data.truth), data, events, k=10)
+    popular = evaluate_one(build_model("popularity"), data, events, k=10)
+    assert oracle["scored"] == popular["scored"] > 1000
+    assert oracle["hr@10"] > popular["hr@10"] + 0.1
+
+
+def test_the_oracle_lists_the_sessions_draw_without_seen_items(genre_stream: Dataset) -> None:
+    truth = genre_stream.truth
+    oracle = SyntheticOracle(truth)
+    primary = {item.item_id: item.features["genres"][0] for item in genre_stream.items}
+    for position, event in enumerate(genre_stream.events[:300]):
+        listed = oracle.recommend_ids(event.user_id, 10)
+        items, weights = truth.ranking(truth.session_of(position))
+        assert list(weights) == sorted(weights, reverse=True)
+        assert not set(listed) & oracle._seen.get(event.user_id, set())
+        assert len({primary[item] for item in listed}) <= 1  # the session's genre only
+        assert (
+            listed
+            == [item for item in items if item not in oracle._seen.get(event.user_id, set())][:10]
+        )
+        oracle.learn_one(event)
+    assert "oracle" in oracle.version and "SyntheticTruth(genre sampler" in repr(truth)
 
 
 # ----------------------------------------------------------------------------- files

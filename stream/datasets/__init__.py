@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from stream.errors import DatasetError
 from stream.events import Event, Item, UserProfile
@@ -35,12 +36,17 @@ class Dataset:
         The catalog; an item's ``timestamp`` is when it became available.
     profiles
         User side features (age, gender, ...), for cold start.
+    truth
+        What the source knows about how the stream was made: the synthetic
+        generator's :class:`~stream.datasets.synthetic.SyntheticTruth`
+        (which its oracle reads); None for recorded data. Not compared.
     """
 
     name: str
     events: list[Event]
     items: list[Item] = field(default_factory=list)
     profiles: list[UserProfile] = field(default_factory=list)
+    truth: Any = field(default=None, compare=False, repr=False)
 
 
 def load_dataset(
@@ -56,13 +62,19 @@ def load_dataset(
     ----------
     spec
         ``"ml-100k"`` (downloaded once, then cached), ``"synthetic"`` (the
-        generator's defaults) or the path of a ``.jsonl`` / ``.csv`` event file.
+        generator's defaults), ``"synthetic:key=value,..."`` (the generator
+        with sizes of its own, e.g.
+        ``"synthetic:users=1000000,items=200000,events=2000000"``; keys
+        ``users``, ``items``, ``events``, ``genres``, ``domains``, ``seed``,
+        ``sampler``, see :func:`~stream.datasets.synthetic.parse_synthetic_spec`)
+        or the path of a ``.jsonl`` / ``.csv`` event file.
         Two-domain variants for cross-domain transfer: ``"synthetic-2domain"``
         (the generator with ``n_domains=2``: tastes shared across domains) and
         ``"ml-100k-domains"`` (MovieLens-100K split by each movie's first genre,
         see :func:`~stream.datasets.movielens.split_by_genre`).
     seed
-        Seed of the synthetic generator; the other sources ignore it.
+        Seed of the synthetic generator (a ``seed=`` in the spec wins); the
+        other sources ignore it.
     cache_dir
         Where downloads are kept; default ``$STREAMREC_CACHE_DIR`` or
         ``~/.cache/streamrec``.
@@ -91,11 +103,20 @@ def load_dataset(
         data = generate_synthetic(seed=seed, n_domains=2)
         data.name = spec
         return data
+    if spec.startswith("synthetic:"):
+        from stream.datasets.synthetic import generate_synthetic, parse_synthetic_spec
+
+        arguments = {"seed": seed, **parse_synthetic_spec(spec)}
+        if progress is not None:
+            progress(f"generating the synthetic stream {spec!r} (seed {arguments['seed']})...")
+        data = generate_synthetic(**arguments)
+        data.name = spec
+        return data
     if Path(spec).suffix.lower() in (".jsonl", ".csv"):
         from stream.datasets.files import load_path
 
         return load_path(Path(spec), progress=progress)
     raise DatasetError(
         f"unknown dataset {spec!r}: expected 'ml-100k', 'ml-100k-domains', 'synthetic', "
-        "'synthetic-2domain' or a .jsonl/.csv path"
+        "'synthetic:key=value,...', 'synthetic-2domain' or a .jsonl/.csv path"
     )
