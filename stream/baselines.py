@@ -5,6 +5,8 @@ it learns, never when it scores:
 
 - :class:`PopularityRecommender`: all-time interaction counts.
 - :class:`DecayedPopularityRecommender`: counts decayed by age (what is hot now).
+- :class:`GenrePopularityRecommender`: all-time counts within the genre of the
+  user's latest item (incremental top lists: no scan of the catalog).
 - :class:`RiverBiasedMF`: River's ``reco.BiasedMF``, ranked by River's own ``rank()``.
 - :class:`ItemCFRecommender`: incremental cosine item-item CF over the user's
   recent history (``recency_decay=1.0``: plain; :class:`RecencyItemCFRecommender`:
@@ -42,10 +44,12 @@ IMPLICIT_WEIGHTS: dict[str, float] = {
 __all__ = [
     "IMPLICIT_WEIGHTS",
     "DecayedPopularityRecommender",
+    "GenrePopularityRecommender",
     "ItemCFRecommender",
     "PopularityRecommender",
     "RecencyItemCFRecommender",
     "RiverBiasedMF",
+    "TopCounts",
 ]
 
 
@@ -214,6 +218,193 @@ class DecayedPopularityRecommender(_Baseline):
             return []
         scores = self._decayed.scores(n_items)
         return self._top(scores, self._users.get(user_id), k, "popular now", with_reasons)
+
+
+class TopCounts:
+    """The ``size`` rows of highest count, kept in order while counts only grow.
+
+    Order: count descending, then row ascending. Every row whose count grows
+    must be offered (:meth:`offer`) right after; then the list is exactly the
+    top ``size`` of the rows offered so far, and an offer costs at most
+    ``size`` steps, whatever the number of rows.
+
+    >>> counts = np.array([0.0, 0.0, 0.0])
+    >>> top = TopCounts(2)
+    >>> for row in (2, 1, 1, 0):
+    ...     counts[row] += 1
+    ...     top.offer(row, counts)
+    >>> top.rows
+    [1, 0]
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.rows: list[int] = []
+        self._members: set[int] = set()
+
+    def offer(self, row: int, counts: np.ndarray) -> None:
+        """``row``'s count (in ``counts``) has grown, or the row is new to this list."""
+        rows = self.rows
+        count = float(counts[row])
+        if row in self._members:
+            position = rows.index(row)
+        elif len(rows) < self.size:
+            rows.append(row)
+            self._members.add(row)
+            position = len(rows) - 1
+        else:
+            last = rows[-1]
+            if (count, -row) <= (float(counts[last]), -last):
+                return
+            self._members.discard(last)
+            self._members.add(row)
+            rows[-1] = row
+            position = len(rows) - 1
+        # Move up past every row it now outranks: an insertion step of a sorted list.
+        while position > 0:
+            above = rows[position - 1]
+            if (float(counts[above]), -above) >= (count, -row):
+                break
+            rows[position] = above
+            position -= 1
+        rows[position] = row
+
+
+class GenrePopularityRecommender(_Baseline):
+    """The most interacted-with items of the genre of the user's latest item.
+
+    An item's genre is the first of its catalog ``genres`` (from its first
+    catalog record that has one; an item without is in no genre). The user's
+    genre is that of the item of their latest positive event (a dislike does
+    not move it). Counts are all-time, every positive event counting one, as in
+    :class:`PopularityRecommender`. The list is the genre's most popular items
+    the user has not seen, filled up with the global ones; a user with no
+    genre (or none known) gets the global list.
+
+    Cost: each genre, and the catalog as a whole, keeps its ``top_n`` items
+    in order (:class:`TopCounts`); learning an event re-sorts one entry of
+    two lists and a list is read off them, so neither grows with the catalog.
+    Only a user who has seen or had withdrawn nearly all of both lists makes
+    a list scan the catalog (the genre's items first, then the rest).
+
+    Parameters
+    ----------
+    top_n
+        Items kept per genre and globally.
+    """
+
+    name = "genre-popularity"
+
+    def __init__(self, top_n: int = 100) -> None:
+        self.top_n = top_n
+        self._setup()
+        self._genre_rows: dict[str, int] = {}
+        self._genre_names: list[str] = []
+        self._catalog_genre: dict[str, int] = {}  # item id -> genre row, from the catalog
+        self._item_genre = np.zeros(0, dtype=np.int64)  # per item row; -1: none
+        self._genre_top: list[TopCounts] = []
+        self._global_top = TopCounts(top_n)
+        self._user_genre: dict[int, int] = {}
+
+    def add_item(self, item: Item) -> None:
+        super().add_item(item)
+        genres = item.features.get("genres")
+        if item.item_id in self._catalog_genre or not isinstance(genres, list) or not genres:
+            return
+        name = str(genres[0])
+        genre = self._genre_rows.get(name)
+        if genre is None:
+            genre = self._genre_rows[name] = len(self._genre_names)
+            self._genre_names.append(name)
+            self._genre_top.append(TopCounts(self.top_n))
+        self._catalog_genre[item.item_id] = genre
+        row = self._items.get(item.item_id)
+        if row is not None and self._item_genre[row] < 0:  # counted before it was catalogued
+            self._item_genre[row] = genre
+            if self._counts[row] > 0:
+                self._genre_top[genre].offer(row, self._counts)
+
+    def _learn(self, event: Event, user: int, item: int, weight: float) -> None:
+        if item >= self._item_genre.shape[0]:
+            self._item_genre = grown(self._item_genre, item + 1, fill=-2)
+        if self._item_genre[item] == -2:  # a new row: its genre, if the catalog gave one
+            assert event.item_id is not None
+            self._item_genre[item] = self._catalog_genre.get(event.item_id, -1)
+        if weight <= 0:
+            return
+        genre = int(self._item_genre[item])
+        self._global_top.offer(item, self._counts)
+        if genre >= 0:
+            self._genre_top[genre].offer(item, self._counts)
+            self._user_genre[user] = genre
+        else:
+            self._user_genre.pop(user, None)
+
+    def _forget(self, user_id: str, row: int) -> None:
+        self._user_genre.pop(row, None)
+
+    def _recommend_one(self, user_id: str, k: int, with_reasons: bool) -> list[RecommendedItem]:
+        if self._items.capacity == 0 or k <= 0:
+            return []
+        user = self._users.get(user_id)
+        genre = self._user_genre.get(user) if user is not None else None
+        seen = self._seen.get(user, set()) if user is not None else set()
+        withdrawn = self._withdrawn
+        counts = self._counts
+        entries: list[RecommendedItem] = []
+        chosen: set[int] = set()
+        # Genre items score in (1, 2], the global fill in (0, 1]: one order for both.
+        tiers = [(self._global_top.rows, 0.0, "popular")]
+        if genre is not None:
+            name = self._genre_names[genre]
+            tiers.insert(0, (self._genre_top[genre].rows, 1.0, f"popular in {name}"))
+        for rows, base, reason in tiers:
+            if not rows:
+                continue
+            scale = float(counts[rows[0]]) + 1.0
+            for row in rows:
+                if len(entries) == k:
+                    break
+                if row in seen or row in chosen or withdrawn[row]:
+                    continue
+                chosen.add(row)
+                entries.append(
+                    RecommendedItem(
+                        self._items.external(row),
+                        base + float(counts[row]) / scale,
+                        {},
+                        reason if with_reasons else "",
+                    )
+                )
+        if len(entries) < k and len(entries) < self._items.capacity:
+            return self._scan(user, genre, k, with_reasons)
+        return entries
+
+    def _scan(
+        self, user: int | None, genre: int | None, k: int, with_reasons: bool
+    ) -> list[RecommendedItem]:
+        """The rare full pass: the top lists ran out for this user."""
+        n_items = self._items.capacity
+        scores = self._counts[:n_items] / (self._counts[:n_items].max() + 1.0)
+        in_genre = np.zeros(n_items, dtype=bool)
+        if genre is not None:
+            in_genre = self._item_genre[:n_items] == genre
+            scores = scores + in_genre
+        entries = self._top(scores, user, k, "popular", with_reasons)
+        if with_reasons and genre is not None:
+            for entry in entries:
+                if entry.score > 1.0:
+                    entry.reason = f"popular in {self._genre_names[genre]}"
+        return entries
+
+    def state_size(self) -> dict[str, Any]:
+        return {
+            "users": self.n_users,
+            "items": self.n_items,
+            "genres": len(self._genre_names),
+            "longest_top_list": max((len(t.rows) for t in self._genre_top), default=0),
+            "global_top_list": len(self._global_top.rows),
+        }
 
 
 class RiverBiasedMF(_Baseline):

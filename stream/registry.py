@@ -11,6 +11,7 @@ from typing import Any
 
 from stream.baselines import (
     DecayedPopularityRecommender,
+    GenrePopularityRecommender,
     ItemCFRecommender,
     PopularityRecommender,
     RecencyItemCFRecommender,
@@ -29,6 +30,7 @@ MODELS: dict[str, type[Recommender]] = {
 BASELINES: dict[str, type[Recommender]] = {
     "popularity": PopularityRecommender,
     "decayed-popularity": DecayedPopularityRecommender,
+    "genre-popularity": GenrePopularityRecommender,
     "river-biasedmf": RiverBiasedMF,
     "itemcf": ItemCFRecommender,
     "itemcf-recency": RecencyItemCFRecommender,
