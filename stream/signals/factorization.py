@@ -212,5 +212,13 @@ class OnlineMF:
         """Scores of items ``0..n_items-1`` for a user vector not in the table (a prior)."""
         return self._items[:n_items] @ vector + self._item_bias[:n_items]
 
+    def item_rows(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings and biases of ``items`` (copies)."""
+        return self._items[items], self._item_bias[items]
+
+    def scores_of(self, vector: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Scores of ``items`` for a user vector: a gather, not a catalog scan."""
+        return self._items[items] @ vector + self._item_bias[items]
+
     def item_vectors(self, n_items: int) -> np.ndarray:
         return self._items[:n_items]

@@ -1,0 +1,220 @@
+"""The item side's catalog part: ids, content, statistics, and which items are fresh.
+
+Content is a fixed-width vector per item (hashed title words and hashed
+genres), so a user's taste profile over it has the same size whatever the
+catalog holds; genres are also kept as small integer codes, which the
+genre-scoped candidate sources and features read.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from stream.entities import IdIndex, grown
+from stream.twostage.layout import ITEM_STATS, centred_rating
+
+#: Genres kept per item (the first is its primary genre).
+MAX_GENRES = 3
+
+
+def _bucket(text: str, buckets: int) -> int:
+    return zlib.crc32(text.encode()) % buckets
+
+
+class ItemCatalog:
+    """Item ids and everything known about an item apart from what collaborative parts learn.
+
+    Parameters
+    ----------
+    title_buckets, genre_buckets
+        Width of the hashed title-word and genre blocks of the content vectors.
+    title_weight
+        Weight of the title block relative to the genre block.
+    fresh_threshold
+        Engagements below which an item counts as fresh (cold).
+    """
+
+    def __init__(
+        self,
+        title_buckets: int = 32,
+        genre_buckets: int = 64,
+        title_weight: float = 0.5,
+        fresh_threshold: int = 5,
+    ) -> None:
+        self.title_buckets = title_buckets
+        self.genre_buckets = genre_buckets
+        self.title_weight = title_weight
+        self.fresh_threshold = fresh_threshold
+        self.ids = IdIndex()
+        width = title_buckets + genre_buckets
+        self.content = np.zeros((0, width), dtype=np.float32)
+        self.has_content = np.zeros(0, dtype=bool)
+        self.genres = np.full((0, MAX_GENRES), -1, dtype=np.int32)
+        self.genre_codes: dict[str, int] = {}
+        self.genre_names: list[str] = []
+        # Item rows of each genre (a row whose genres changed is filtered out on reading).
+        self._members: dict[int, list[int]] = {}
+        self.withdrawn = np.zeros(0, dtype=bool)
+        self.domain = np.full(0, -1, dtype=np.int32)
+        self.domain_codes: dict[str, int] = {}
+        self.titles: dict[int, str] = {}
+        #: Per-item statistics, columns :data:`~stream.twostage.layout.ITEM_STATS`.
+        self.stats = np.zeros((0, len(ITEM_STATS)))
+        self.events = np.zeros(0)
+        self.rating_sum = np.zeros(0)
+        self.rating_n = np.zeros(0)
+        # Fresh items in arrival order (newest last): the fresh source reads the newest few.
+        self.fresh: OrderedDict[int, None] = OrderedDict()
+
+    @property
+    def capacity(self) -> int:
+        return self.ids.capacity
+
+    def _ensure(self, rows: int) -> None:
+        if rows <= self.withdrawn.shape[0]:
+            return
+        self.content = grown(self.content, rows)
+        self.has_content = grown(self.has_content, rows)
+        self.genres = grown(self.genres, rows, fill=-1)
+        self.withdrawn = grown(self.withdrawn, rows)
+        self.domain = grown(self.domain, rows, fill=-1)
+        self.stats = grown(self.stats, rows)
+        self.events = grown(self.events, rows)
+        self.rating_sum = grown(self.rating_sum, rows)
+        self.rating_n = grown(self.rating_n, rows)
+
+    def row(self, item_id: str) -> tuple[int, bool]:
+        """The item's row, allocated on first sight; and whether it is new."""
+        row = self.ids.get(item_id)
+        if row is not None:
+            return row, False
+        row = self.ids.add(item_id)
+        self._ensure(row + 1)
+        self._clear(row)
+        self._refresh_stats(row)
+        return row, True
+
+    def _clear(self, row: int) -> None:
+        self.content[row] = 0.0
+        self.has_content[row] = False
+        self.genres[row] = -1
+        self.withdrawn[row] = False
+        self.domain[row] = -1
+        self.stats[row] = 0.0
+        self.events[row] = self.rating_sum[row] = self.rating_n[row] = 0.0
+        self.titles.pop(row, None)
+
+    # ------------------------------------------------------------------ catalog records
+
+    def set_features(self, row: int, features: dict[str, Any]) -> None:
+        """Record (or replace) an item's content from its catalog features."""
+        vector = np.zeros(self.content.shape[1], dtype=np.float32)
+        genres = features.get("genres")
+        names = [g for g in genres if isinstance(g, str) and g] if isinstance(genres, list) else []
+        self.genres[row] = -1
+        for slot, name in enumerate(names[:MAX_GENRES]):
+            code = self.genre_codes.get(name)
+            if code is None:
+                code = self.genre_codes[name] = len(self.genre_names)
+                self.genre_names.append(name)
+            self.genres[row, slot] = code
+            self._members.setdefault(code, []).append(row)
+        for name in names:
+            vector[self.title_buckets + _bucket(name, self.genre_buckets)] += 1.0
+        title = features.get("title")
+        if isinstance(title, str) and title:
+            self.titles[row] = title
+            words = [w for w in title.lower().split() if w.isalpha() and len(w) > 2]
+            for word in words:
+                vector[_bucket(word, self.title_buckets)] += self.title_weight / math.sqrt(
+                    len(words)
+                )
+        norm = float(np.linalg.norm(vector))
+        self.has_content[row] = norm > 0
+        self.content[row] = vector / norm if norm > 0 else 0.0
+        price = features.get("price")
+        year = features.get("year")
+        stats = self.stats[row]
+        ok_price = isinstance(price, (int, float)) and math.isfinite(price) and price >= 0
+        stats[3] = math.log1p(float(price)) / 8.0 if ok_price else 0.0
+        ok_year = isinstance(year, (int, float)) and math.isfinite(year) and 1800 <= year <= 3000
+        stats[4] = (float(year) - 1990.0) / 30.0 if ok_year else 0.0
+        domain = features.get("domain")
+        if isinstance(domain, str) and domain:
+            self.set_domain(row, domain)
+
+    def set_domain(self, row: int, name: str) -> None:
+        code = self.domain_codes.setdefault(name, len(self.domain_codes))
+        self.domain[row] = code
+
+    def domain_name(self, row: int) -> str | None:
+        code = int(self.domain[row])
+        return None if code < 0 else next(n for n, c in self.domain_codes.items() if c == code)
+
+    def genre_members(self, code: int) -> np.ndarray:
+        """The live items of a genre (any of their genres)."""
+        rows = self._members.get(code)
+        if not rows:
+            return np.zeros(0, dtype=np.int64)
+        array = np.unique(np.array(rows, dtype=np.int64))
+        array = array[(self.genres[array] == code).any(axis=1) & ~self.withdrawn[array]]
+        self._members[code] = array.tolist()  # drops stale rows once
+        return array
+
+    def primary_genre(self, row: int) -> str | None:
+        code = int(self.genres[row, 0])
+        return None if code < 0 else self.genre_names[code]
+
+    def label(self, row: int) -> str:
+        return self.titles.get(row) or self.ids.external(row)
+
+    # ------------------------------------------------------------------ statistics
+
+    def learn(self, row: int, rating: float | None) -> None:
+        """One engagement with the item (and its rating, if it was one)."""
+        self.events[row] += 1
+        if rating is not None:
+            self.rating_sum[row] += rating
+            self.rating_n[row] += 1
+        self._refresh_stats(row)
+
+    def _refresh_stats(self, row: int) -> None:
+        events = float(self.events[row])
+        fresh = events < self.fresh_threshold
+        stats = self.stats[row]
+        stats[0] = math.log1p(events) / 8.0
+        stats[1] = float(fresh)
+        stats[2] = centred_rating(float(self.rating_sum[row]), float(self.rating_n[row]))
+        if fresh and row not in self.fresh:
+            self.fresh[row] = None
+        elif not fresh:
+            self.fresh.pop(row, None)
+
+    def newest_fresh(self, n: int) -> np.ndarray:
+        """The ``n`` newest fresh items that are not withdrawn, newest first."""
+        out = []
+        for row in reversed(self.fresh):
+            if not self.withdrawn[row]:
+                out.append(row)
+                if len(out) >= n:
+                    break
+        return np.array(out, dtype=np.int64)
+
+    # ------------------------------------------------------------------ removal
+
+    def remove(self, item_id: str) -> int | None:
+        """Free an item's row (expiry); every table's row starts clean when reused."""
+        row = self.ids.remove(item_id)
+        if row is not None:
+            self._clear(row)
+            self.withdrawn[row] = True  # a free row is never ranked
+            self.fresh.pop(row, None)
+        return row
+
+    def size(self) -> dict[str, int]:
+        return {"items": len(self.ids), "item_rows": self.capacity, "fresh_items": len(self.fresh)}
