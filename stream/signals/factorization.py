@@ -212,6 +212,13 @@ class OnlineMF:
         """Scores of items ``0..n_items-1`` for a user vector not in the table (a prior)."""
         return self._items[:n_items] @ vector + self._item_bias[:n_items]
 
+    def tables(self, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+        """The item embedding and bias tables (at least ``n_items`` rows; do not modify)."""
+        if self._items.shape[0] < n_items:
+            self._items = grown(self._items, n_items)
+            self._item_bias = grown(self._item_bias, n_items)
+        return self._items, self._item_bias
+
     def item_rows(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Embeddings and biases of ``items`` (copies)."""
         return self._items[items], self._item_bias[items]

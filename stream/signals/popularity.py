@@ -57,6 +57,10 @@ class DecayedPopularity:
         self._top = max(self._top, float(self._scaled[item]))
         self._now = max(self._now, timestamp)
 
+    def reserve(self, rows: int) -> None:
+        """Room for items ``0..rows-1`` (so compiled readers can index any of them)."""
+        self._scaled = grown(self._scaled, rows)
+
     def scores(self, n_items: int) -> np.ndarray:
         """Popularity of items ``0..n_items-1`` as of the newest event seen."""
         out = np.zeros(n_items)

@@ -20,6 +20,8 @@ from stream.twostage.layout import ITEM_STATS, centred_rating
 
 #: Genres kept per item (the first is its primary genre).
 MAX_GENRES = 3
+#: Nonzero content columns kept per item (the heaviest): compiled scoring reads them only.
+MAX_CONTENT_NONZEROS = 16
 
 
 def _bucket(text: str, buckets: int) -> int:
@@ -54,6 +56,9 @@ class ItemCatalog:
         width = title_buckets + genre_buckets
         self.content = np.zeros((0, width), dtype=np.float32)
         self.has_content = np.zeros(0, dtype=bool)
+        # The same vectors as their nonzeros (column -1 pads), for compiled scoring.
+        self.content_columns = np.full((0, MAX_CONTENT_NONZEROS), -1, dtype=np.int32)
+        self.content_values = np.zeros((0, MAX_CONTENT_NONZEROS), dtype=np.float32)
         self.genres = np.full((0, MAX_GENRES), -1, dtype=np.int32)
         self.genre_codes: dict[str, int] = {}
         self.genre_names: list[str] = []
@@ -70,6 +75,8 @@ class ItemCatalog:
         self.rating_n = np.zeros(0)
         # Fresh items in arrival order (newest last): the fresh source reads the newest few.
         self.fresh: OrderedDict[int, None] = OrderedDict()
+        self._fresh_version = 0  # bumped when the fresh set or a withdrawal changes
+        self._newest: tuple[int, int, np.ndarray] | None = None
 
     @property
     def capacity(self) -> int:
@@ -80,6 +87,8 @@ class ItemCatalog:
             return
         self.content = grown(self.content, rows)
         self.has_content = grown(self.has_content, rows)
+        self.content_columns = grown(self.content_columns, rows, fill=-1)
+        self.content_values = grown(self.content_values, rows)
         self.genres = grown(self.genres, rows, fill=-1)
         self.withdrawn = grown(self.withdrawn, rows)
         self.domain = grown(self.domain, rows, fill=-1)
@@ -102,10 +111,13 @@ class ItemCatalog:
     def _clear(self, row: int) -> None:
         self.content[row] = 0.0
         self.has_content[row] = False
+        self.content_columns[row] = -1
+        self.content_values[row] = 0.0
         self.genres[row] = -1
         self.withdrawn[row] = False
         self.domain[row] = -1
         self.stats[row] = 0.0
+        self._fresh_version += 1
         self.events[row] = self.rating_sum[row] = self.rating_n[row] = 0.0
         self.titles.pop(row, None)
 
@@ -134,9 +146,18 @@ class ItemCatalog:
                 vector[_bucket(word, self.title_buckets)] += self.title_weight / math.sqrt(
                     len(words)
                 )
+        nonzero = np.flatnonzero(vector)
+        if nonzero.size > MAX_CONTENT_NONZEROS:
+            dropped = nonzero[np.argsort(-vector[nonzero], kind="stable")[MAX_CONTENT_NONZEROS:]]
+            vector[dropped] = 0.0
+            nonzero = np.flatnonzero(vector)
         norm = float(np.linalg.norm(vector))
         self.has_content[row] = norm > 0
         self.content[row] = vector / norm if norm > 0 else 0.0
+        self.content_columns[row] = -1
+        self.content_values[row] = 0.0
+        self.content_columns[row, : nonzero.size] = nonzero
+        self.content_values[row, : nonzero.size] = self.content[row, nonzero]
         price = features.get("price")
         year = features.get("year")
         stats = self.stats[row]
@@ -192,18 +213,34 @@ class ItemCatalog:
         stats[2] = centred_rating(float(self.rating_sum[row]), float(self.rating_n[row]))
         if fresh and row not in self.fresh:
             self.fresh[row] = None
-        elif not fresh:
-            self.fresh.pop(row, None)
+            self._fresh_version += 1
+        elif not fresh and self.fresh.pop(row, 0) is None:
+            self._fresh_version += 1
 
     def newest_fresh(self, n: int) -> np.ndarray:
         """The ``n`` newest fresh items that are not withdrawn, newest first."""
+        cached = self._newest
+        if cached is not None and cached[:2] == (n, self._fresh_version):
+            return cached[2]
         out = []
         for row in reversed(self.fresh):
             if not self.withdrawn[row]:
                 out.append(row)
                 if len(out) >= n:
                     break
-        return np.array(out, dtype=np.int64)
+        newest = np.array(out, dtype=np.int64)
+        self._newest = (n, self._fresh_version, newest)
+        return newest
+
+    def withdraw(self, row: int) -> None:
+        self.withdrawn[row] = True
+        self._fresh_version += 1
+
+    def restore(self, row: int) -> None:
+        """A catalog record for a withdrawn item brings it back."""
+        if self.withdrawn[row]:
+            self.withdrawn[row] = False
+            self._fresh_version += 1
 
     # ------------------------------------------------------------------ removal
 
@@ -214,6 +251,7 @@ class ItemCatalog:
             self._clear(row)
             self.withdrawn[row] = True  # a free row is never ranked
             self.fresh.pop(row, None)
+            self._fresh_version += 1
         return row
 
     def size(self) -> dict[str, int]:

@@ -25,6 +25,10 @@ class RecentEngagers:
         self.rings = np.full((0, size), -1, dtype=np.int64)
         self.counts = np.zeros(0, dtype=np.int64)
 
+    def reserve(self, rows: int) -> None:
+        """Room for items ``0..rows-1`` (so compiled readers can index any of them)."""
+        self._ensure(rows)
+
     def _ensure(self, rows: int) -> None:
         if rows > self.counts.shape[0]:
             self.rings = grown(self.rings, rows, fill=-1)

@@ -45,15 +45,20 @@ def bounded_add(ids, weights, row, target, amount):  # noqa: ANN001, ANN201
 
 
 @numba.njit(cache=True)
-def learn_pairs(ids, weights, totals, item, weight, window, window_weights, distance_decay):  # noqa: ANN001, ANN201, PLR0913
+def learn_pairs(
+    ids, weights, totals, inverse, alpha, item, weight, window, window_weights, distance_decay
+):  # noqa: ANN001, ANN201, PLR0913
     """Pair an engagement with the user's recent items (newest last), both ways.
 
     A pair counts ``min(weight, other's weight) * distance_decay ** steps``;
-    ``totals[item]`` (the item's engagement, the cosine's norm) grows by ``weight``.
+    ``totals[item]`` (the item's engagement, the cosine's norm) grows by ``weight``
+    and ``inverse[item]`` is kept at ``totals[item] ** (alpha - 1)``, the
+    target's half of the cosine, so scoring needs no power per entry.
     """
     if weight <= 0.0:
         return
     totals[item] += weight
+    inverse[item] = totals[item] ** (alpha - 1.0)
     n = window.shape[0]
     scale = 1.0
     for back in range(n):
@@ -88,94 +93,11 @@ def drop_targets(ids, weights, rows, gone):  # noqa: ANN001, ANN201
 
 
 @numba.njit(cache=True)
-def neighbour_scores(ids, weights, totals, alpha, sources, source_weights, acc, mark, epoch):  # noqa: ANN001, ANN201, PLR0913
-    """Item-CF scores of every item in the sources' neighbour lists.
-
-    ``score(c) = sum_s w_s * pair(s, c) / (total_s ** alpha * total_c ** (1 - alpha))``.
-    ``acc`` and ``mark`` are scratch arrays over item rows (``mark`` holds
-    the epoch of the call that last wrote ``acc``), so nothing is cleared
-    and the cost is that of the entries read. Returns (items, scores).
-    """
-    width = ids.shape[1]
-    out_items = np.empty(sources.shape[0] * width, dtype=np.int64)
-    n = 0
-    for s in range(sources.shape[0]):
-        source = sources[s]
-        w = source_weights[s]
-        if w <= 0.0 or totals[source] <= 0.0:
-            continue
-        source_norm = totals[source] ** alpha
-        for j in range(width):
-            c = ids[source, j]
-            if c < 0:
-                break
-            total_c = totals[c]
-            if total_c <= 0.0:
-                continue
-            value = w * weights[source, j] / (source_norm * total_c ** (1.0 - alpha))
-            if mark[c] != epoch:
-                mark[c] = epoch
-                acc[c] = value
-                out_items[n] = c
-                n += 1
-            else:
-                acc[c] += value
-    items = out_items[:n].copy()
-    scores = np.empty(n)
-    for i in range(n):
-        scores[i] = acc[items[i]]
-    return items, scores
-
-
-@numba.njit(cache=True)
 def ring_push(rings, counts, row, value):  # noqa: ANN001, ANN201
     """Append ``value`` to ``row``'s ring (the newest overwrites the oldest)."""
     width = rings.shape[1]
     rings[row, counts[row] % width] = value
     counts[row] += 1
-
-
-@numba.njit(cache=True)
-def neighbour_user_items(  # noqa: ANN001, ANN201, PLR0913
-    user, sources, source_weights, engagers, engager_counts, user_items, user_counts,
-    per_user, acc, mark, epoch,
-):  # fmt: skip
-    """Recent items of users who recently engaged with the sources (user-based CF).
-
-    For each source item, each of its recent engagers other than ``user``
-    adds the source's weight to each of their ``per_user`` newest items.
-    Returns (items, scores); scratch arrays as in :func:`neighbour_scores`.
-    """
-    e_width = engagers.shape[1]
-    u_width = user_items.shape[1]
-    out_items = np.empty(sources.shape[0] * e_width * per_user, dtype=np.int64)
-    n = 0
-    for s in range(sources.shape[0]):
-        source = sources[s]
-        w = source_weights[s]
-        held = min(engager_counts[source], e_width)
-        for e in range(held):
-            other = engagers[source, e]
-            if other < 0 or other == user:
-                continue
-            count = user_counts[other]
-            take = min(per_user, min(count, u_width))
-            for back in range(take):
-                c = user_items[other, (count - 1 - back) % u_width]
-                if c < 0:
-                    continue
-                if mark[c] != epoch:
-                    mark[c] = epoch
-                    acc[c] = w
-                    out_items[n] = c
-                    n += 1
-                else:
-                    acc[c] += w
-    items = out_items[:n].copy()
-    scores = np.empty(n)
-    for i in range(n):
-        scores[i] = acc[items[i]]
-    return items, scores
 
 
 @numba.njit(cache=True)
@@ -201,3 +123,31 @@ def top_list_update(ids, scaled, item):  # noqa: ANN001, ANN201
             lightest_value = scaled[t]
     if lightest >= 0 and scaled[item] > lightest_value:
         ids[lightest] = item
+
+
+@numba.njit(cache=True)
+def recency_weighted(items, weights, count, decay, n):  # noqa: ANN001, ANN201
+    """A ring's newest ``n`` positively weighted items, each once (its newest), newest first,
+    weighted ``weight * decay ** steps back``."""
+    width = items.shape[0]
+    take = min(count, min(n, width))
+    out_items = np.empty(take, dtype=np.int64)
+    out_weights = np.empty(take)
+    kept = 0
+    scale = 1.0
+    for back in range(take):
+        at = (count - 1 - back) % width
+        item = items[at]
+        weight = weights[at]
+        if item >= 0 and weight > 0:
+            repeated = False
+            for j in range(kept):
+                if out_items[j] == item:
+                    repeated = True
+                    break
+            if not repeated:
+                out_items[kept] = item
+                out_weights[kept] = weight * scale
+                kept += 1
+        scale *= decay
+    return out_items[:kept], out_weights[:kept]

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from stream.exploration import ThompsonExplorer
+from stream.heads import HEAD_ORDER
 from stream.model import RecommendedItem
 from stream.twostage.catalog import ItemCatalog
 from stream.twostage.layout import FEATURE
 from stream.twostage.neighbours import ItemNeighbours
+from stream.twostage.ranking_pass import top_k
 from stream.twostage.retrieval import UserContext
 from stream.twostage.users import KINDS, UserSide
 
@@ -33,7 +35,8 @@ class Ranked:
     chosen: np.ndarray  # item rows, best first
     positions: np.ndarray  # their rows in the pool
     features: np.ndarray
-    predictions: dict[str, np.ndarray]
+    predictions: np.ndarray  # (pool, heads): columns of HEAD_ORDER
+    known: np.ndarray  # which heads predict
     scores: np.ndarray
     explored: int  # entries at the end that are exploration slots
 
@@ -42,7 +45,8 @@ def choose(
     ctx: UserContext,
     items: np.ndarray,
     features: np.ndarray,
-    predictions: dict[str, np.ndarray],
+    predictions: np.ndarray,
+    known: np.ndarray,
     scores: np.ndarray,
     k: int,
     diversity: float,
@@ -54,25 +58,25 @@ def choose(
     with ``diversity``, a maximal-marginal-relevance re-rank; with ``exploration``,
     Thompson-sampled fresh items in the last slots."""
     n_explore = explorer.slots(k, exploration) if exploration > 0 else 0
-    order = np.lexsort((items, -features[:, FEATURE["blend"]], -scores))
+    blend = features[:, FEATURE["blend"]]
+    skip = np.zeros(items.shape[0], dtype=bool)
     explored = np.zeros(0, dtype=np.int64)
     if n_explore:
         fresh = np.flatnonzero(features[:, FEATURE["item_is_fresh"]] > 0)
         picked = explorer.pick(items[fresh], n_explore)
         explored = np.flatnonzero(np.isin(items, picked))
-        order = order[~np.isin(order, explored)]
+        skip[explored] = True
     take = k - explored.shape[0]
     if diversity > 0:
-        top = _diversified(
-            order[:_DIVERSITY_DEPTH], scores, catalog.content[items], diversity, take
-        )
+        order = top_k(scores, blend, items, _DIVERSITY_DEPTH, skip)
+        top = _diversified(order, scores, catalog.content[items], diversity, take)
     else:
-        top = order[:take]
+        top = top_k(scores, blend, items, take, skip)
     positions = np.concatenate([top, explored]).astype(np.int64)
     if n_explore:
         explorer.shown(items[positions])
     return Ranked(
-        ctx, items[positions], positions, features, predictions, scores, explored.shape[0]
+        ctx, items[positions], positions, features, predictions, known, scores, explored.shape[0]
     )
 
 
@@ -107,13 +111,12 @@ def entries(
     with_reasons: bool,
 ) -> list[RecommendedItem]:
     out = []
-    tasks = [name for name in ("relevance", "click", "add_to_cart", "purchase", "like", "rating")
-             if name in ranked.predictions]  # fmt: skip
+    tasks = [(name, h) for h, name in enumerate(HEAD_ORDER) if ranked.known[h]]
     n = ranked.chosen.shape[0]
     for slot, (item, position) in enumerate(
         zip(ranked.chosen.tolist(), ranked.positions.tolist(), strict=True)
     ):
-        parts = {task: float(ranked.predictions[task][position]) for task in tasks}
+        parts = {task: float(ranked.predictions[position, h]) for task, h in tasks}
         explored = slot >= n - ranked.explored
         reason = ""
         if with_reasons:
@@ -147,7 +150,7 @@ def _reason(
         "popularity": 0.1 * row[FEATURE["popularity"]] + 1e-9,
     }
     source = max(evidence, key=evidence.__getitem__)
-    if source == "cf" and ctx.row is not None and ctx.history.size:
+    if source == "cf" and ctx.row is not None and ctx.history.size:  # "because of" an item
         strengths = np.array([neighbours.similarity(int(h), item) for h in ctx.history.tolist()])
         strengths *= ctx.history_weights
         if strengths.max() > 0:

@@ -46,11 +46,12 @@ from stream.twostage import lists
 from stream.twostage.catalog import ItemCatalog
 from stream.twostage.coldstart import ColdStartPriors
 from stream.twostage.engagers import RecentEngagers
-from stream.twostage.features import DEFAULT_BLEND, Scales, feature_rows, pool_scales, with_gap
-from stream.twostage.layout import FEATURE, FEATURE_NAMES, SOURCE
+from stream.twostage.features import DEFAULT_BLEND, with_gap
+from stream.twostage.layout import FEATURE_NAMES, SOURCE
 from stream.twostage.neighbours import ItemNeighbours
 from stream.twostage.popular import PopularNow
-from stream.twostage.retrieval import Retrieval, UserContext
+from stream.twostage.ranking_pass import score_rows
+from stream.twostage.retrieval import Pool, Retrieval, UserContext
 from stream.twostage.users import UserSide
 
 #: Version of the pickled model; a file of another version is refused.
@@ -76,6 +77,7 @@ DEFAULT_PER_SOURCE: dict[str, int] = {"cf": 200, "cf_recent": 50, "mf": 100, "uc
 RELEVANCE_PRIOR = {"blend": 5.0}
 _DAY = 86_400.0
 _EMPTY = np.zeros(0, dtype=np.int64)
+_NO_FLOATS = np.zeros(0)
 
 
 @dataclass(slots=True)
@@ -85,7 +87,7 @@ class _LastPool:
 
     items: np.ndarray
     features: np.ndarray
-    scales: Scales
+    scales: np.ndarray
     version: int  # the model's state version when it was ranked
 
 
@@ -253,8 +255,12 @@ class TwoStageRecommender(Recommender):
         # MF: user rows are user side, item rows item side.
         self._mf = OnlineMF(n_factors, learning_rate, regularization, n_negatives, seed=seed)
         self._retrieval = Retrieval(
-            self.per_source, mf_exact_limit=mf_exact_limit, fresh_pool=fresh_pool
-        )
+            self.per_source, pool_size, self.blend, mf_exact_limit=mf_exact_limit,
+            fresh_pool=fresh_pool,
+        )  # fmt: skip
+        # The row of the last (user, item, state version, time) asked for: an
+        # evaluator predicts an event's tasks and then learns it, a row each.
+        self._last_row: tuple[tuple, np.ndarray] | None = None
         self._explorer = ThompsonExplorer(seed=seed + 2)
         self._pools: OrderedDict[int, _LastPool] = OrderedDict()
         self._head_rng = np.random.default_rng(seed + 1)
@@ -410,21 +416,24 @@ class TwoStageRecommender(Recommender):
 
     def _event_row(self, user_id: str, user: int | None, item: int, timestamp: float) -> np.ndarray:
         """The feature row of (user, item) as ranking would score it now."""
+        key = (user_id, item, self._version, timestamp)
+        if self._last_row is not None and self._last_row[0] == key:
+            return self._last_row[1]
         ctx = self._context(user_id, user, timestamp)
         pool = self._pools.get(user) if user is not None else None
-        if pool is not None:
+        if pool is not None and pool.version == self._version:
             hit = np.flatnonzero(pool.items == item)
-            if hit.size and pool.version == self._version:
-                return with_gap(pool.features[hit[0]], ctx.gap)
-            items = np.array([item])
-            raw = self._retrieval.raw_scores(
-                ctx, items, self._catalog, self._users, self._neighbours, self._engagers,
-                self._popular, self._mf,
-            )  # fmt: skip
-            return feature_rows(ctx, items, raw, self._catalog, pool.scales, self.blend)[0]
-        ranked = self._score_pool(ctx, extra=np.array([item]))
-        hit = np.flatnonzero(ranked[0] == item)
-        return ranked[1][hit[0]]
+            if hit.size:
+                row = with_gap(pool.features[hit[0]], float(ctx.stats[2]))
+                self._last_row = (key, row)
+                return row
+        # Outside the pool (or the pool is stale): the item's row alone, scaled
+        # as the user's last pool was; a user never ranked gets a pool of their own.
+        scales = pool.scales if pool is not None else np.zeros(0)
+        found = self._pool(ctx, extra=item, scales=scales)
+        row = found.features[int(np.flatnonzero(found.items == item)[0])]
+        self._last_row = (key, row)
+        return row
 
     def _refit_priors(self) -> None:
         if self.cold_start_transfer:
@@ -439,7 +448,7 @@ class TwoStageRecommender(Recommender):
         row, new = self._catalog.row(item.item_id)
         if new:
             self._mf.add_item(row)
-        self._catalog.withdrawn[row] = False
+        self._catalog.restore(row)
         self._catalog.set_features(row, item.features)
         if self.cold_start_transfer:
             self._priors.apply(self._catalog, self._mf, np.array([row]))
@@ -450,7 +459,7 @@ class TwoStageRecommender(Recommender):
     def withdraw_item(self, item_id: str) -> None:
         row = self._catalog.ids.get(item_id)
         if row is not None:
-            self._catalog.withdrawn[row] = True
+            self._catalog.withdraw(row)
             self._version += 1
 
     def add_profile(self, profile: UserProfile) -> None:
@@ -468,6 +477,7 @@ class TwoStageRecommender(Recommender):
             self._engagers.forget_user(row, seen)
             self._pools.pop(row, None)
         self._heads.drop_cached_row()
+        self._last_row = None
         self._version += 1
         return found
 
@@ -503,11 +513,13 @@ class TwoStageRecommender(Recommender):
     def _context(self, user_id: str, user: int | None, now: float) -> UserContext:
         users, catalog = self._users, self._catalog
         segment = users.segment(user_id)
+        width = catalog.content.shape[1]
         if user is None:
             prior = self._priors.user_prior(segment) if self.segment_prior else None
             return UserContext(
-                user_id, None, _EMPTY, np.zeros(0), _EMPTY, np.zeros(0), _EMPTY, segment,
-                prior, None, _EMPTY, 1.0, 0.0, 0.0,
+                user_id, None, _EMPTY, _NO_FLOATS, _EMPTY, _NO_FLOATS, _EMPTY, segment,
+                _NO_FLOATS if prior is None else prior, np.zeros((0, width), dtype=np.float32),
+                _EMPTY, np.array([0.0, 0.0, 1.0]),
             )  # fmt: skip
         history, weights = users.recency_weighted(user, self.recency_decay)
         recent, recent_weights = users.recency_weighted(
@@ -515,65 +527,48 @@ class TwoStageRecommender(Recommender):
         )
         newest, _, _ = users.recent(user, 10)
         genres = catalog.genres[newest[newest >= 0], 0]
-        genres = genres[genres >= 0]
         log_count, mean_rating = users.evidence(user)
         return UserContext(
-            user_id, user, history, weights, recent, recent_weights, genres, segment,
-            self._mf.user_vector(user), users.taste[user] if users.has_taste[user] else None,
-            users.seen_rows(user) if self.exclude_seen else _EMPTY, users.gap(user, now),
-            log_count, mean_rating,
+            user_id, user, history, weights, recent, recent_weights,
+            genres[genres >= 0].astype(np.int64), segment, self._mf.user_vector(user),
+            users.taste[user] if users.has_taste[user] else np.zeros((0, width), np.float32),
+            users.seen_rows(user) if self.exclude_seen else _EMPTY,
+            np.array([log_count, mean_rating, users.gap(user, now)]),
         )  # fmt: skip
 
-    def _score_pool(
-        self, ctx: UserContext, extra: np.ndarray = _EMPTY, domain: str | None = None
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray, Scales]:
-        """Retrieve, cut to ``pool_size`` by the blend, and score: (items, features,
-        predictions, scores, scales)."""
-        pool = self._retrieval.pool(
+    def _pool(
+        self, ctx: UserContext, *, extra: int = -1, scales: np.ndarray = _NO_FLOATS,
+        domain: str | None = None,
+    ) -> Pool:  # fmt: skip
+        return self._retrieval.pool(
             ctx, self._catalog, self._users, self._neighbours, self._engagers, self._popular,
-            self._mf, extra,
+            self._mf, extra=extra, scales=scales, domain=domain,
         )  # fmt: skip
-        items, raw = pool.items, pool.raw
-        if domain is not None:
-            code = self._catalog.domain_codes.get(domain, -2)
-            inside = np.isin(self._catalog.domain[items], (code, -1))
-            items, raw = items[inside], raw[inside]
-        scales = pool_scales(raw)
-        features = feature_rows(ctx, items, raw, self._catalog, scales, self.blend)
-        if items.shape[0] > self.pool_size:
-            blend = features[:, FEATURE["blend"]]
-            keep = np.zeros(items.shape[0], dtype=bool)
-            keep[np.argpartition(-blend, self.pool_size - 1)[: self.pool_size]] = True
-            # New items by content have little blend; the fresh source's picks stay.
-            fresh = raw[:, SOURCE["fresh"]]
-            best_fresh = np.argsort(-fresh, kind="stable")[: self.per_source.get("fresh", 0)]
-            keep[best_fresh[fresh[best_fresh] > 0]] = True
-            if extra.size:
-                keep |= np.isin(items, extra)
-            items, features = items[keep], features[keep]
-        predictions = self._heads.predict(features)
-        weights = np.array([self.task_weights.get(task, 0.0) for task in HEAD_ORDER[1:5]])
-        value = np.ones(items.shape[0])
-        for weight, task in zip(weights, HEAD_ORDER[1:5], strict=True):
-            if weight and task in predictions:
-                value += weight * predictions[task]
-        scores = predictions["relevance_logit"] + np.log(value)
-        return items, features, predictions, scores, scales
+
+    def _value_weights(self) -> np.ndarray:
+        """``task_weights`` per head row (``HEAD_ORDER``), 0 for heads that predict nothing yet."""
+        known = self._heads.scoring_arrays()[2]
+        return np.array([self.task_weights.get(task, 0.0) for task in HEAD_ORDER]) * known
 
     def _rank(self, user_id: str, k: int, domain: str | None) -> lists.Ranked | None:
         user = self._users.ids.get(user_id)
         ctx = self._context(user_id, user, self._clock)
-        items, features, predictions, scores, scales = self._score_pool(ctx, domain=domain)
-        if not items.size:
+        pool = self._pool(ctx, domain=domain)
+        if not pool.items.size:
             return None
+        weights, intercepts, known = self._heads.scoring_arrays()
+        predictions, scores = score_rows(
+            pool.features, weights, intercepts, known, self._heads.mode == "chain",
+            self._heads.rating_offset, self._value_weights(),
+        )  # fmt: skip
         if user is not None:
-            self._pools[user] = _LastPool(items, features, scales, self._version)
+            self._pools[user] = _LastPool(pool.items, pool.features, pool.scales, self._version)
             self._pools.move_to_end(user)
             while len(self._pools) > self.last_pools:
                 self._pools.popitem(last=False)
         return lists.choose(
-            ctx, items, features, predictions, scores, k, self.diversity, self.exploration,
-            self._explorer, self._catalog,
+            ctx, pool.items, pool.features, predictions, known, scores, k, self.diversity,
+            self.exploration, self._explorer, self._catalog,
         )  # fmt: skip
 
     def recommend(

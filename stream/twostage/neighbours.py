@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from stream.entities import grown
-from stream.twostage.kernels import drop_targets, learn_pairs, neighbour_scores
+from stream.twostage.kernels import drop_targets, learn_pairs
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -38,12 +38,18 @@ class ItemNeighbours:
         self.ids = np.full((0, 2 * size), -1, dtype=np.int32)
         self.weights = np.zeros((0, 2 * size), dtype=np.float32)
         self.totals = np.zeros(0)
+        self.inverse = np.zeros(0)  # totals ** (alpha - 1), kept current
+
+    def reserve(self, rows: int) -> None:
+        """Room for items ``0..rows-1`` (so compiled readers can index any of them)."""
+        self._ensure(rows)
 
     def _ensure(self, rows: int) -> None:
         if rows > self.totals.shape[0]:
             self.ids = grown(self.ids, rows, fill=-1)
             self.weights = grown(self.weights, rows)
             self.totals = grown(self.totals, rows)
+            self.inverse = grown(self.inverse, rows)
 
     def learn(
         self, item: int, weight: float, window: np.ndarray, window_weights: np.ndarray
@@ -51,24 +57,24 @@ class ItemNeighbours:
         """Pair an engagement of ``weight`` with the user's recent items (newest last)."""
         self._ensure(max(item, int(window.max()) if window.size else 0) + 1)
         learn_pairs(
-            self.ids, self.weights, self.totals, item, weight, window, window_weights,
-            self.distance_decay,
+            self.ids, self.weights, self.totals, self.inverse, self.alpha, item, weight, window,
+            window_weights, self.distance_decay,
         )  # fmt: skip
 
-    def scores(
-        self,
-        sources: np.ndarray,
-        weights: np.ndarray,
-        acc: np.ndarray,
-        mark: np.ndarray,
-        epoch: int,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(items, scores) reached from ``sources`` weighted by ``weights`` (see kernels)."""
-        if not sources.size or not self.totals.size:
+    def neighbours(self, item: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The item's ``k`` strongest neighbours and their normalised weights, best first."""
+        if item >= self.totals.shape[0] or self.totals[item] <= 0:
             return _EMPTY, np.zeros(0)
-        return neighbour_scores(
-            self.ids, self.weights, self.totals, self.alpha, sources, weights, acc, mark, epoch
+        held = self.ids[item] >= 0
+        items = self.ids[item][held].astype(np.int64)
+        totals = self.totals[items]
+        scores = np.zeros(items.shape[0])
+        positive = totals > 0
+        scores[positive] = self.weights[item][held][positive] / (
+            self.totals[item] ** self.alpha * totals[positive] ** (1 - self.alpha)
         )
+        order = np.lexsort((items, -scores))[:k]
+        return items[order], scores[order]
 
     def similarity(self, a: int, b: int) -> float:
         """The normalised pair weight of ``b`` in ``a``'s list (0 when not held)."""
@@ -77,21 +83,8 @@ class ItemNeighbours:
         hit = np.flatnonzero(self.ids[a] == b)
         if not hit.size or self.totals[a] <= 0 or self.totals[b] <= 0:
             return 0.0
-        return float(
-            self.weights[a, hit[0]]
-            / (self.totals[a] ** self.alpha * self.totals[b] ** (1 - self.alpha))
-        )
-
-    def neighbours(self, item: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The item's ``k`` strongest neighbours and their normalised weights, best first."""
-        if item >= self.totals.shape[0]:
-            return _EMPTY, np.zeros(0)
-        items, scores = self.scores(
-            np.array([item]), np.ones(1), np.zeros(self.totals.shape[0]),
-            np.zeros(self.totals.shape[0], dtype=np.int64), 1,
-        )  # fmt: skip
-        order = np.argsort(-scores, kind="stable")[:k]
-        return items[order], scores[order]
+        norm = self.totals[a] ** self.alpha * self.totals[b] ** (1 - self.alpha)
+        return float(self.weights[a, hit[0]] / norm)
 
     def forget_items(self, rows: np.ndarray) -> None:
         """Drop expired items: their own lists and their entries in their neighbours' lists."""
@@ -105,6 +98,7 @@ class ItemNeighbours:
         self.ids[rows] = -1
         self.weights[rows] = 0.0
         self.totals[rows] = 0.0
+        self.inverse[rows] = 0.0
 
     def n_pairs(self) -> int:
         return int((self.ids >= 0).sum())

@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from stream.entities import grown
 from stream.signals.popularity import DecayedPopularity
 from stream.twostage.kernels import top_list_update
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
 
-class _TopList:
-    """A fixed-size list of item rows, the heaviest of one popularity table."""
-
-    def __init__(self, size: int) -> None:
-        self.ids = np.full(size, -1, dtype=np.int64)
-
-    def update(self, scaled: np.ndarray, item: int) -> None:
-        top_list_update(self.ids, scaled, item)
-
-    def items(self) -> np.ndarray:
-        return self.ids[self.ids >= 0]
-
-    def drop(self, gone: np.ndarray) -> None:
-        held = self.ids >= 0
-        self.ids[held & gone[np.maximum(self.ids, 0)]] = -1
-
-
 class PopularNow:
-    """What is popular now, in three scopes, each readable as a short list in O(list).
+    """What is popular now, in three scopes, each readable as a short list (-1 = free slot).
+
+    Every list ranks by a decayed popularity in which every score decays at
+    the same rate, so a list is kept by updating the one item an event
+    touches (:func:`~stream.twostage.kernels.top_list_update`).
 
     Parameters
     ----------
@@ -50,10 +38,11 @@ class PopularNow:
         self.segment_half_life = segment_half_life
         self.list_size = list_size
         self.overall = DecayedPopularity(half_life)
-        self._overall_top = _TopList(list_size)
-        self._genre_top: dict[int, _TopList] = {}
-        self._segments: dict[str, DecayedPopularity] = {}
-        self._segment_top: dict[str, _TopList] = {}
+        self.overall_list = np.full(list_size, -1, dtype=np.int64)
+        #: One row per genre code: the genre's top list by overall popularity.
+        self.genre_lists = np.full((0, list_size), -1, dtype=np.int64)
+        self.segments: dict[str, DecayedPopularity] = {}
+        self.segment_lists: dict[str, np.ndarray] = {}
 
     def learn(
         self, item: int, weight: float, timestamp: float, genres: np.ndarray, segment: str | None
@@ -62,67 +51,42 @@ class PopularNow:
             return  # a dislike says nothing about what is popular
         self.overall.learn(item, weight, timestamp)
         scaled = self.overall.scaled_and_top()[0]
-        self._overall_top.update(scaled, item)
+        top_list_update(self.overall_list, scaled, item)
         for code in genres.tolist():
             if code < 0:
                 break
-            top = self._genre_top.get(code)
-            if top is None:
-                top = self._genre_top[code] = _TopList(self.list_size)
-            top.update(scaled, item)
+            if code >= self.genre_lists.shape[0]:
+                self.genre_lists = grown(self.genre_lists, code + 1, fill=-1)
+            top_list_update(self.genre_lists[code], scaled, item)
         if segment is not None:
-            table = self._segments.get(segment)
+            table = self.segments.get(segment)
             if table is None:
-                table = self._segments[segment] = DecayedPopularity(self.segment_half_life)
-                self._segment_top[segment] = _TopList(self.list_size)
+                table = self.segments[segment] = DecayedPopularity(self.segment_half_life)
+                self.segment_lists[segment] = np.full(self.list_size, -1, dtype=np.int64)
             table.learn(item, weight, timestamp)
-            self._segment_top[segment].update(table.scaled_and_top()[0], item)
+            top_list_update(self.segment_lists[segment], table.scaled_and_top()[0], item)
 
-    def top(self) -> np.ndarray:
-        return self._overall_top.items()
+    def scaled(self) -> tuple[np.ndarray, float]:
+        """Overall popularity as stored (scaled alike) and its top: ``scaled / top`` is relative."""
+        return self.overall.scaled_and_top()
 
-    def top_in_genres(self, genres: list[int]) -> np.ndarray:
-        lists = [self._genre_top[g].items() for g in genres if g in self._genre_top]
-        return np.concatenate(lists) if lists else _EMPTY
+    def segment_table(self, segment: str | None) -> tuple[np.ndarray, float, np.ndarray]:
+        """A segment's scaled popularity, its top, and its list (empty without one)."""
+        table = self.segments.get(segment) if segment is not None else None
+        if table is None:
+            return np.zeros(0), 0.0, _EMPTY
+        scaled, top = table.scaled_and_top()
+        return scaled, top, self.segment_lists[segment]
 
-    def top_in_segment(self, segment: str | None) -> np.ndarray:
-        top = self._segment_top.get(segment) if segment is not None else None
-        return _EMPTY if top is None else top.items()
-
-    def relative(self, items: np.ndarray) -> np.ndarray:
-        """Popularity of ``items`` relative to the top item."""
-        return self.overall.relative(items)
-
-    def relative_in_genre(self, items: np.ndarray, genres: np.ndarray) -> np.ndarray:
-        """Popularity of each item relative to the top item of its primary genre (0 without one)."""
+    def top(self, n: int) -> np.ndarray:
+        """The ``n`` most popular items now, best first."""
+        held = self.overall_list[self.overall_list >= 0]
         scaled = self.overall.scaled_and_top()[0]
-        out = np.zeros(items.shape[0])
-        for code in np.unique(genres[genres >= 0]).tolist():
-            top = self._genre_top.get(code)
-            held = top.items() if top is not None else _EMPTY
-            held = held[held < scaled.shape[0]]
-            best = float(scaled[held].max()) if held.size else 0.0
-            if best > 0:
-                where = genres == code
-                inside = items[where]
-                known = inside < scaled.shape[0]
-                values = np.zeros(inside.shape[0])
-                values[known] = scaled[inside[known]] / best
-                out[where] = np.minimum(values, 1.0)
-        return out
-
-    def relative_in_segment(self, items: np.ndarray, segment: str | None) -> np.ndarray:
-        table = self._segments.get(segment) if segment is not None else None
-        return np.zeros(items.shape[0]) if table is None else table.relative(items)
+        return held[np.argsort(-scaled[held], kind="stable")][:n]
 
     def forget_items(self, rows: np.ndarray) -> None:
         self.overall.forget_items(rows)
-        for table in self._segments.values():
+        for table in self.segments.values():
             table.forget_items(rows)
-        size = max(
-            [self.overall.scaled_and_top()[0].shape[0], int(rows.max()) + 1 if rows.size else 0]
-        )
-        gone = np.zeros(size, dtype=bool)
-        gone[rows] = True
-        for top in [self._overall_top, *self._genre_top.values(), *self._segment_top.values()]:
-            top.drop(gone)
+        for lists in [self.overall_list, self.genre_lists, *self.segment_lists.values()]:
+            lists[np.isin(lists, rows)] = -1

@@ -1,11 +1,13 @@
-"""Retrieval: a few hundred candidates for one user from sources whose cost does not grow
-with the catalog, and each candidate's raw score from every source.
+"""Retrieval and ranking inputs: a user's pool from sources whose cost does not grow with
+the catalog, with the feature rows the heads score.
 
 Sources (:data:`~stream.twostage.layout.SOURCES`): neighbours of the user's
-recent items (item-CF, two recencies), items nearest the user's MF
+recent items (item-CF, at two recencies), items nearest the user's MF
 embedding, recent items of users who engaged with the same recent items,
-popular now (overall, in the genres the user is engaging with, in the
-user's segment), and new items by content affinity.
+popular now (overall, in the genres the user is engaging with, in their
+segment), and new items by content affinity. :class:`Retrieval` gathers the
+inputs; :func:`~stream.twostage.ranking_pass.gather_pool` does the work in
+one compiled call.
 """
 
 from __future__ import annotations
@@ -17,54 +19,60 @@ import numpy as np
 from stream.signals.factorization import OnlineMF
 from stream.twostage.catalog import ItemCatalog
 from stream.twostage.engagers import RecentEngagers
-from stream.twostage.kernels import neighbour_user_items
-from stream.twostage.layout import SOURCE, SOURCES
+from stream.twostage.layout import FEATURE, FEATURE_NAMES
 from stream.twostage.neighbours import ItemNeighbours
 from stream.twostage.popular import PopularNow
+from stream.twostage.ranking_pass import ANY_DOMAIN, gather_pool
 from stream.twostage.users import UserSide
 
 _EMPTY = np.zeros(0, dtype=np.int64)
-#: The sources whose scores are accumulated sparsely (into a scratch each).
-_SPARSE = ("cf", "cf_recent", "ucf")
+_NO_SCALES = np.zeros(0)
+_EVERY_ITEM = np.array([-1], dtype=np.int64)
 
 
 class Scratch:
-    """Two arrays over item rows that sparse accumulations write into without clearing.
+    """Arrays over item rows (and genre codes) that one ranking writes without clearing.
 
-    ``mark[c] == epoch`` says ``acc[c]`` was written by the current call; each
-    call takes a new epoch. So an accumulation, and reading a score back for
-    any item afterwards, costs what it touches, not the catalog.
+    ``mark[s, c] == epoch`` says ``acc[s, c]`` (source ``s``: cf, cf_recent,
+    ucf) was written by the current call, ``in_pool[c] == epoch`` that item
+    ``c`` is in the pool being built; each call takes a new epoch. So a call
+    costs what it touches, not the catalog. Not pickled: rebuilt on demand.
     """
 
     def __init__(self) -> None:
-        self.acc = np.zeros(0)
-        self.mark = np.zeros(0, dtype=np.int64)
+        self._empty()
+
+    def _empty(self) -> None:
+        self.acc = np.zeros((3, 0))
+        self.mark = np.zeros((3, 0), dtype=np.int64)
+        self.in_pool = np.zeros(0, dtype=np.int64)
+        self.genre_mark = np.zeros(0, dtype=np.int64)
+        self.genre_best = np.zeros(0)
         self.epoch = 0
 
-    def next(self, rows: int) -> int:
-        if rows > self.acc.shape[0]:
-            size = max(rows, 2 * self.acc.shape[0], 1024)
-            self.acc = np.zeros(size)
-            self.mark = np.zeros(size, dtype=np.int64)
+    def next(self, n_items: int, n_genres: int) -> int:
+        if n_items > self.in_pool.shape[0] or n_genres > self.genre_mark.shape[0]:
+            size = max(n_items, 2 * self.in_pool.shape[0], 1024)
+            genres = max(n_genres, 2 * self.genre_mark.shape[0], 64)
+            self.acc = np.zeros((3, size))
+            self.mark = np.zeros((3, size), dtype=np.int64)
+            self.in_pool = np.zeros(size, dtype=np.int64)
+            self.genre_mark = np.zeros(genres, dtype=np.int64)
+            self.genre_best = np.zeros(genres)
             self.epoch = 0
         self.epoch += 1
         return self.epoch
 
-    def lookup(self, items: np.ndarray, epoch: int) -> np.ndarray:
-        """The scores the call of ``epoch`` wrote for ``items`` (0 where it wrote none)."""
-        inside = items < self.acc.shape[0]
-        out = np.zeros(items.shape[0])
-        rows = items[inside]
-        out[inside] = np.where(self.mark[rows] == epoch, self.acc[rows], 0.0)
-        return out
-
     def __getstate__(self) -> dict:
-        return {"acc": np.zeros(0), "mark": np.zeros(0, dtype=np.int64), "epoch": 0}
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self._empty()
 
 
 @dataclass(slots=True)
 class UserContext:
-    """What retrieval and the feature rows read about one user, gathered once per ranking."""
+    """What retrieval reads about one user, gathered once per ranking."""
 
     user_id: str
     row: int | None
@@ -74,38 +82,51 @@ class UserContext:
     recent_weights: np.ndarray
     recent_genres: np.ndarray  # primary genres of the user's newest items, newest first
     segment: str | None
-    vector: np.ndarray | None  # MF embedding (or a segment prior), None without either
-    taste: np.ndarray | None  # content profiles (slow, fast), None without any
+    vector: np.ndarray  # MF embedding (or a segment prior); empty without either
+    taste: np.ndarray  # content profiles (slow, fast); (0, width) without any
     seen: np.ndarray
-    gap: float
-    log_count: float
-    mean_rating: float
+    stats: np.ndarray  # log event count, centred mean rating, session gap
 
 
 @dataclass(slots=True)
 class Pool:
-    """Candidates and their raw score from every source (columns :data:`SOURCES`)."""
+    """Candidates, their raw source scores, feature rows, and the scales the rows used."""
 
     items: np.ndarray
-    raw: np.ndarray  # (candidates, sources)
+    raw: np.ndarray
+    features: np.ndarray
+    scales: np.ndarray
+
+
+def blend_vector(blend: dict[str, float]) -> np.ndarray:
+    """The blend as weights over the feature columns."""
+    out = np.zeros(len(FEATURE_NAMES))
+    for name, weight in blend.items():
+        out[FEATURE[name]] = weight
+    return out
 
 
 class Retrieval:
-    """Gathers a user's candidate pool from every source.
+    """Gathers a user's pool from every source.
 
     Parameters
     ----------
     per_source
-        Candidates each scored source contributes at most (``cf``, ``mf``, ``ucf``,
-        ``fresh``); the popularity lists contribute what they hold.
+        Candidates each scored source contributes at most (``cf``,
+        ``cf_recent``, ``mf``, ``ucf``, ``fresh``); the popular lists
+        contribute what they hold.
+    pool_size
+        Candidates kept for the heads, the best by the blend (fresh picks too).
+    blend
+        Weights of the retrieval blend over feature columns.
     ucf_sources, ucf_per_user
         User-based CF reads the engagers of the user's newest ``ucf_sources``
         items and takes each one's ``ucf_per_user`` newest items.
     recent_genres
         Genres (of the user's newest items) whose popular lists are read.
     mf_exact_limit
-        Up to this many items the MF source scans the catalog exactly (a matrix
-        product); beyond it, it scans the items of the pool's genres and popular lists.
+        Up to this many items the MF source scans the catalog exactly; beyond
+        it, the items of the user's recent genres.
     fresh_pool
         The newest fresh items the content source ranks.
     """
@@ -113,6 +134,8 @@ class Retrieval:
     def __init__(
         self,
         per_source: dict[str, int],
+        pool_size: int,
+        blend: dict[str, float],
         ucf_sources: int = 5,
         ucf_per_user: int = 8,
         recent_genres: int = 3,
@@ -120,13 +143,18 @@ class Retrieval:
         fresh_pool: int = 200,
     ) -> None:
         self.per_source = per_source
+        self.pool_size = pool_size
         self.ucf_sources = ucf_sources
         self.ucf_per_user = ucf_per_user
         self.recent_genres = recent_genres
         self.mf_exact_limit = mf_exact_limit
         self.fresh_pool = fresh_pool
-        # One scratch per sparse source: their scores are read back after all have run.
-        self.scratch = {name: Scratch() for name in _SPARSE}
+        self._caps = np.array(
+            [per_source.get(name, 0) for name in ("cf", "cf_recent", "mf", "ucf", "fresh")],
+            dtype=np.int64,
+        )
+        self._blend = blend_vector(blend)
+        self.scratch = Scratch()
 
     def pool(
         self,
@@ -137,126 +165,48 @@ class Retrieval:
         engagers: RecentEngagers,
         popular: PopularNow,
         mf: OnlineMF,
-        extra: np.ndarray = _EMPTY,
+        *,
+        extra: int = -1,
+        scales: np.ndarray = _NO_SCALES,
+        domain: str | None = None,
     ) -> Pool:
-        """Every source's candidates for ``ctx`` (plus ``extra`` items), with raw scores,
-        seen and withdrawn items removed (``extra`` is kept whatever it is)."""
-        epochs, found = self._accumulate(ctx, catalog, users, neighbours, engagers)
-        genres = ctx.recent_genres[: self.recent_genres].tolist()
-        popular_lists = [
-            popular.top(),
-            popular.top_in_genres(genres),
-            popular.top_in_segment(ctx.segment),
-        ]
-        found += popular_lists
-        if ctx.vector is not None and self.per_source.get("mf", 0):
-            found.append(self._nearest(ctx.vector, catalog, mf, genres, popular_lists))
-        if ctx.taste is not None and self.per_source.get("fresh", 0):
-            fresh = catalog.newest_fresh(self.fresh_pool)
-            affinity = taste_cosines(ctx.taste, catalog.content[fresh])[:, 0]
-            found.append(_top(fresh, affinity, self.per_source["fresh"]))
-        items = np.unique(np.concatenate([extra, *found]))
-        keep = ~catalog.withdrawn[items]
-        if ctx.seen.size:
-            keep &= ~np.isin(items, ctx.seen)
-        if extra.size:
-            keep |= np.isin(items, extra)
-        items = items[keep]
-        return Pool(items, self._raw(ctx, items, epochs, catalog, popular, mf))
+        """The user's pool (with ``extra``, an item row, kept in it whatever it is).
 
-    def raw_scores(
-        self,
-        ctx: UserContext,
-        items: np.ndarray,
-        catalog: ItemCatalog,
-        users: UserSide,
-        neighbours: ItemNeighbours,
-        engagers: RecentEngagers,
-        popular: PopularNow,
-        mf: OnlineMF,
-    ) -> np.ndarray:
-        """Every source's raw score of ``items`` for ``ctx`` (rows of a pool's ``raw``)."""
-        epochs, _ = self._accumulate(ctx, catalog, users, neighbours, engagers)
-        return self._raw(ctx, items, epochs, catalog, popular, mf)
-
-    def _accumulate(
-        self, ctx: UserContext, catalog: ItemCatalog, users: UserSide,
-        neighbours: ItemNeighbours, engagers: RecentEngagers,
-    ) -> tuple[dict[str, int], list[np.ndarray]]:  # fmt: skip
-        """The sparse sources' scores into the scratch (one epoch each), and their best items."""
+        With ``scales``, just the row of ``extra``, scaled as a pool was.
+        """
         n_items = catalog.capacity
-        epochs = {name: self.scratch[name].next(n_items) for name in _SPARSE}
-        found: list[np.ndarray] = []
-        for name, sources, weights in (
-            ("cf", ctx.history, ctx.history_weights),
-            ("cf_recent", ctx.recent, ctx.recent_weights),
-        ):
-            scratch = self.scratch[name]
-            items, scores = neighbours.scores(
-                sources, weights, scratch.acc, scratch.mark, epochs[name]
-            )
-            found.append(_top(items, scores, self.per_source.get(name, 0)))
-        scratch = self.scratch["ucf"]
-        if ctx.row is not None and ctx.history.size and engagers.counts.size:
-            take = min(self.ucf_sources, ctx.history.shape[0])
-            items, scores = neighbour_user_items(
-                ctx.row, ctx.history[:take], ctx.history_weights[:take], engagers.rings,
-                engagers.counts, users.ring_items, users.ring_counts, self.ucf_per_user,
-                scratch.acc, scratch.mark, epochs["ucf"],
-            )  # fmt: skip
-            found.append(_top(items, scores, self.per_source.get("ucf", 0)))
-        return epochs, found
-
-    def _raw(
-        self, ctx: UserContext, items: np.ndarray, epochs: dict[str, int], catalog: ItemCatalog,
-        popular: PopularNow, mf: OnlineMF,
-    ) -> np.ndarray:  # fmt: skip
-        raw = np.zeros((items.shape[0], len(SOURCES)))
-        for name in _SPARSE:
-            raw[:, SOURCE[name]] = self.scratch[name].lookup(items, epochs[name])
-        if ctx.vector is not None:
-            raw[:, SOURCE["mf"]] = mf.scores_of(ctx.vector, items)
-        raw[:, SOURCE["popularity"]] = popular.relative(items)
-        raw[:, SOURCE["genre_popularity"]] = popular.relative_in_genre(
-            items, catalog.genres[items, 0]
-        )
-        raw[:, SOURCE["segment_popularity"]] = popular.relative_in_segment(items, ctx.segment)
-        if ctx.taste is not None:
-            fresh = catalog.stats[items, 1]
-            raw[:, SOURCE["fresh"]] = taste_cosines(ctx.taste, catalog.content[items])[:, 0] * fresh
-        return raw
-
-    def _nearest(
-        self, vector: np.ndarray, catalog: ItemCatalog, mf: OnlineMF, genres: list[int],
-        popular_lists: list[np.ndarray],
-    ) -> np.ndarray:  # fmt: skip
-        """Items with the highest MF score: an exact scan of a small catalog, else of the
-        items of the user's genres and the popular lists."""
-        take = self.per_source["mf"]
-        n_items = catalog.capacity
+        genres = ctx.recent_genres[: self.recent_genres]
+        neighbours.reserve(n_items)
+        engagers.reserve(n_items)
         if n_items <= self.mf_exact_limit:
-            scores = mf.score_vector(vector, n_items)
-            scores[catalog.withdrawn[:n_items]] = -np.inf
-            return _top(np.arange(n_items), scores, take)
-        scope = [catalog.genre_members(g) for g in genres]
-        items = np.unique(np.concatenate([*scope, *popular_lists]))
-        if not items.size:
-            return _EMPTY
-        return _top(items, mf.scores_of(vector, items), take)
-
-
-def _top(items: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
-    """The ``n`` items with the highest finite scores (any order)."""
-    if n <= 0 or not items.size:
-        return _EMPTY
-    if items.shape[0] > n:
-        chosen = np.argpartition(-scores, n - 1)[:n]
-        items, scores = items[chosen], scores[chosen]
-    return items[np.isfinite(scores) & (scores > -np.inf)]
-
-
-def taste_cosines(taste: np.ndarray, content: np.ndarray) -> np.ndarray:
-    """Cosine of each content row with each taste profile, shape (items, profiles)."""
-    norms = np.sqrt((taste.astype(np.float64) ** 2).sum(axis=1))
-    norms[norms == 0] = 1.0
-    return (content @ taste.T) / norms
+            scope = _EVERY_ITEM
+        else:
+            members = [catalog.genre_members(int(g)) for g in genres]
+            scope = np.unique(np.concatenate([_EMPTY, *members]))
+        pop_scaled, pop_top = popular.scaled()
+        seg_scaled, seg_top, seg_list = popular.segment_table(ctx.segment)
+        vectors, biases = mf.tables(n_items)
+        if pop_scaled.shape[0] < n_items:
+            popular.overall.reserve(n_items)
+            pop_scaled, pop_top = popular.scaled()
+        if domain is None:
+            domain_code = ANY_DOMAIN
+        else:
+            domain_code = catalog.domain_codes.get(domain, -3)  # -3: no item has it
+        epoch = self.scratch.next(n_items, popular.genre_lists.shape[0])
+        fresh = catalog.newest_fresh(self.fresh_pool) if ctx.taste.shape[0] else _EMPTY
+        items, raw, features, used_scales = gather_pool(
+            -1 if ctx.row is None else ctx.row, ctx.history, ctx.history_weights, ctx.recent,
+            ctx.recent_weights, genres, ctx.seen, ctx.vector, ctx.taste, extra, scales,
+            ctx.stats, n_items, neighbours.ids, neighbours.weights, neighbours.totals,
+            neighbours.inverse, neighbours.alpha,
+            engagers.rings, engagers.counts, users.ring_items, users.ring_counts,
+            self.ucf_sources, self.ucf_per_user, pop_scaled, pop_top, popular.overall_list,
+            popular.genre_lists, seg_scaled, seg_top, seg_list, vectors, biases, scope,
+            catalog.genres, catalog.withdrawn, catalog.domain, domain_code, catalog.stats,
+            catalog.content_columns, catalog.content_values, fresh, self._caps, self._blend,
+            self.pool_size,
+            self.scratch.acc, self.scratch.mark, epoch, self.scratch.in_pool,
+            self.scratch.genre_mark, self.scratch.genre_best,
+        )  # fmt: skip
+        return Pool(items, raw, features, used_scales)

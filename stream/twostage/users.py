@@ -17,6 +17,7 @@ import numpy as np
 from stream.entities import IdIndex, grown
 from stream.kernels import decay_and_add
 from stream.segments import segment_of
+from stream.twostage.kernels import recency_weighted
 from stream.twostage.layout import centred_rating
 
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -150,16 +151,10 @@ class UserSide:
 
         Newest first; an item engaged twice keeps its newest weight.
         """
-        items, weights, _ = self.recent(row, n)
-        if not items.size:
-            return _EMPTY, np.zeros(0)
-        scaled = weights.astype(np.float64) * decay ** np.arange(items.shape[0])
-        keep = weights > 0
-        _, first = np.unique(items, return_index=True)
-        unique = np.zeros(items.shape[0], dtype=bool)
-        unique[first] = True
-        keep &= unique
-        return items[keep], scaled[keep]
+        return recency_weighted(
+            self.ring_items[row], self.ring_weights[row], int(self.ring_counts[row]), decay,
+            self.history_window if n is None else n,
+        )  # fmt: skip
 
     def seen_rows(self, row: int) -> np.ndarray:
         seen = self.seen.get(row)
