@@ -109,7 +109,10 @@ def load_dataset(
         arguments = {"seed": seed, **parse_synthetic_spec(spec)}
         if progress is not None:
             progress(f"generating the synthetic stream {spec!r} (seed {arguments['seed']})...")
-        data = generate_synthetic(**arguments)
+        try:
+            data = generate_synthetic(**arguments)
+        except DatasetError as exc:
+            raise DatasetError(f"dataset spec {spec!r}: {exc}") from None
         data.name = spec
         return data
     if Path(spec).suffix.lower() in (".jsonl", ".csv"):
