@@ -4,7 +4,7 @@ Run: ``python bench/cold_calls.py [--events 20000] [--sweep-mb 32]``
 
 Learns the first ``--events`` MovieLens-100K events with the default model
 (ranking for each, as ``streamrec evaluate`` does), keeps the arguments of
-its last compiled ranking call (``stream.ranking_pass.rank_user``), and then
+its last compiled pool call (``stream.multitask.ranking_pass.gather_pool``), and then
 times that same call two ways:
 
 - warm: called over and over, so its code and data stay in the CPU caches;
@@ -32,7 +32,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import stream.multitask as multitask  # noqa: E402
+import stream.multitask.retrieval as retrieval  # noqa: E402
+from stream.multitask import FEATURE_NAMES  # noqa: E402
 from stream.datasets import load_dataset  # noqa: E402
 from stream.evaluation import prequential  # noqa: E402
 from stream.registry import build_model  # noqa: E402
@@ -66,18 +67,17 @@ def main() -> None:
     args = parser.parse_args()
 
     captured: list[tuple] = []
-    original = multitask.rank_user
+    original = retrieval.gather_pool
 
     def capture(*call_args):  # noqa: ANN002, ANN202
         captured[:] = [call_args]
         return original(*call_args)
 
-    multitask.rank_user = capture
+    retrieval.gather_pool = capture
     data = load_dataset("ml-100k")
     model = build_model("multitask")
     prequential(model, data.events[: args.events], catalog=data.items, profiles=data.profiles)
-    multitask.rank_user = original
-    # The signals as the call computed them (a cached matrix is not passed on).
+    retrieval.gather_pool = original
     ranking_args = captured[0]
 
     sweep = np.ones(args.sweep_mb * 1024 * 1024 // 8)
@@ -92,10 +92,10 @@ def main() -> None:
 
     # A River head learning one feature row, as every event's like head does.
     head = copy.deepcopy(model._heads.like.model)
-    row = {name: 0.1 * n for n, name in enumerate(multitask.FEATURE_NAMES)}
+    row = {name: 0.1 * n for n, name in enumerate(FEATURE_NAMES)}
 
     rows = [
-        ("ranking call (rank_user)", lambda: original(*ranking_args)),
+        ("pool call (gather_pool)", lambda: original(*ranking_args)),
         ("River LogisticRegression.learn_one", lambda: head.learn_one(row, True)),
         ("compiled function doing nothing", lambda: _nothing(small)),
         ("  the same with 15 array arguments", lambda: _nothing_with_15_arrays(*fifteen)),

@@ -20,6 +20,10 @@ import numpy as np
 from stream.entities import grown
 from stream.events import DEFAULT_DOMAIN
 
+#: A user's state in one domain, when domains are kept apart (``domain_transfer=False``),
+#: is held under ``user_id + PERSONA_SEPARATOR + domain``.
+PERSONA_SEPARATOR = "\x1f"
+
 
 class ItemDomains:
     """Domain code per item row (-1: not known, counts as every domain)."""

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from stream.domains import ItemDomains
+from stream.domains import PERSONA_SEPARATOR, ItemDomains
 from stream.entities import IdIndex, grown
 from stream.events import DEFAULT_DOMAIN, Event, Item
 from stream.history import UserHistory
@@ -53,9 +53,6 @@ _VERBS = {
     "rating": "rated",
 }
 
-#: A user's state in one domain, when domains are kept apart (``domain_transfer=False``),
-#: is held under ``user_id + PERSONA_SEPARATOR + domain``.
-PERSONA_SEPARATOR = "\x1f"
 _DAY = 86_400.0
 
 __all__ = ["HybridRecommender", "DEFAULT_BLEND", "DEFAULT_EVENT_WEIGHTS"]

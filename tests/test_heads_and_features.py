@@ -128,10 +128,10 @@ def _catalog_model(**params):
 
 
 def _list_diversity(model, items):
-    rows = np.array([model._items.get(i) for i in items])
-    genres = model._content.genre_rows(rows)
+    """Share of a list's pairs of items whose genres differ."""
+    genres = model._catalog.genres[[model._catalog.ids.get(i) for i in items], 0]
     n = len(items)
-    same = (genres @ genres.T).sum() - n
+    same = (genres[:, None] == genres[None, :]).sum() - n
     return 1 - same / (n * (n - 1))
 
 
@@ -148,16 +148,16 @@ def test_diversity_knob_makes_lists_more_diverse():
 
 def test_fresh_items_enter_the_pool_by_content_and_say_why():
     # A pool smaller than the catalog, so the new item can only come in by content.
-    model = _catalog_model(n_candidates=10)
+    model = _catalog_model(pool_size=10)
     model.add_item(Item("brand-new", {"genres": ["Comedy"], "title": "Comedy fresh"}))
-    new_row = model._items.get("brand-new")
+    new_row = model._catalog.ids.get("brand-new")
     fans = [f"u{n}" for n in range(0, 40, 8)]  # users whose genre is Comedy
     model.recommend(fans, 10)
-    pools = [model._last_pools[model._users.get(u)][0] for u in fans]
+    pools = [model._pools[model._users.ids.get(u)].items for u in fans]
     assert all(new_row in pool for pool in pools)
     full_lists = model.recommend(fans, 100)
     reasons = [e.reason for r in full_lists for e in r if e.item_id == "brand-new"]
-    assert reasons and set(reasons) == {"new, in a genre you like"}
+    assert reasons and set(reasons) == {"new in Comedy"}
 
 
 def test_segment_popularity_follows_the_users_segment():

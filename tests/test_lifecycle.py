@@ -59,15 +59,31 @@ def _containers(obj, path="model", seen=None):
 
 
 def _item_only(path: str) -> bool:
-    """Int arrays that hold item rows or storage positions by construction, never user ids:
-    the item -> domain codes, the item-pair table (entry positions, hash keys), and the
-    user-pair table's positions and counts (its targets and keys hold user rows: checked)."""
+    """Int arrays that hold item rows, counts or storage positions by construction, never
+    user ids: the item -> domain codes, the item-pair table (entry positions, hash keys),
+    the user-pair table's positions and counts (its targets and keys hold user rows:
+    checked); the multitask model's catalog, popular lists, ring counts, candidate pools
+    and ranking scratch (epochs)."""
     storage = (".head", ".next", ".entries", ".length")
     return (
         "_of_item" in path
         or "._pairs." in path
         or ("._overlaps." in path and path.endswith(storage))
+        or path.startswith(("model._catalog.", "model._popular.", "model._retrieval."))
+        or path.startswith("model._pools")
+        or path.endswith("counts")
     )
+
+
+def _row_of(model, user_id: str) -> int | None:
+    users = model._users
+    return users.ids.get(user_id) if isinstance(model, MultiTaskRecommender) else users.get(user_id)
+
+
+def _item_row(model, item_id: str) -> int | None:
+    if isinstance(model, MultiTaskRecommender):
+        return model._catalog.ids.get(item_id)
+    return model._items.get(item_id)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -87,7 +103,7 @@ def test_forget_user_leaves_nothing_about_the_user_in_memory(name: str) -> None:
     ]
     model.learn_many(mine)
     model.recommend(["u1", FORGOTTEN], 10)  # the forgotten user ranked last
-    row = model._users.get(FORGOTTEN)
+    row = _row_of(model, FORGOTTEN)
     assert row is not None and row > 40
     assert FORGOTTEN.encode() in pickle.dumps(model)
 
@@ -106,15 +122,18 @@ def test_forget_user_leaves_nothing_about_the_user_in_memory(name: str) -> None:
             keys = container[:, 0][container[:, 0] >= 0]
             assert row not in (keys >> 32).tolist() + (keys & 0xFFFFFFFF).tolist(), path
     if isinstance(model, MultiTaskRecommender):
-        # Nor their last ranking, kept for the event that usually follows it.
-        assert model._ranked_last is None or model._ranked_last.user != row
+        # Nor their last pool and row, kept for the event that usually follows a ranking.
+        assert row not in model._pools and model._last_row is None
         assert model._heads._row_dict is None  # their last event's feature row
-        assert not model._user_counts.events[row]
-        assert model._segments.segment(FORGOTTEN) is None
+        assert not model._users.events[row] and not model._users.ring_counts[row]
+        assert (model._users.ring_items[row] == -1).all()
+        assert row not in model._engagers.rings  # no item names them as a recent engager
+        assert model._users.segment(FORGOTTEN) is None
     # And the row, reused by a newcomer, starts as a stranger's.
     model.learn_one(Event("newcomer", "i1", "click", 1e7))
-    assert model._users.get("newcomer") == row
-    assert model._history.seen(row) == {model._items.get("i1")}
+    assert _row_of(model, "newcomer") == row
+    seen = model._users.seen if isinstance(model, MultiTaskRecommender) else model._history._seen
+    assert seen[row] == {_item_row(model, "i1")}
 
 
 def _ever_new_users(n_events: int, per_user: int = 5, n_items: int = 50, gap: float = 60.0):
@@ -136,7 +155,7 @@ def test_idle_users_expire_and_their_rows_are_reused() -> None:
     assert max(s["users"] for s in sizes[2:]) < 120
     assert sizes[-1]["user_rows"] == sizes[2]["user_rows"] < 200
     assert sizes[-1]["histories"] < 120 and sizes[-1]["tracked_users"] < 120
-    assert sizes[-1]["neighbour_overlaps"] <= sizes[2]["neighbour_overlaps"] * 2
+    assert sizes[-1]["candidate_pools"] < 120
 
 
 def test_without_expiry_state_grows_with_every_new_user() -> None:
@@ -151,21 +170,24 @@ def test_an_idle_item_expires_and_its_reused_row_starts_clean() -> None:
     for n in range(20):  # "old" and "partner" are engaged with together, early on
         model.learn_one(Event(f"early{n}", "old", "click", float(n)))
         model.learn_one(Event(f"early{n}", "partner", "click", float(n) + 0.5))
-    old_row = model._items.get("old")
-    partner = model._items.get("partner")
-    assert model._cooccurrence.similarity(old_row, partner) > 0
+    catalog = model._catalog
+    old_row = catalog.ids.get("old")
+    partner = catalog.ids.get("partner")
+    assert model._neighbours.similarity(old_row, partner) > 0
     for n in range(50):  # later, only "partner" is active
         model.learn_one(Event(f"late{n % 5}", "partner", "view", 5000.5 + n))
-    assert model._items.get("old") is None
+    assert catalog.ids.get("old") is None
     assert all(
         "old" not in [e.item_id for e in lst] for lst in model.recommend(["early1", "late1"], 50)
     )
-    assert old_row not in model._history.seen(model._users.get("early1"))
+    assert old_row not in model._users.seen[model._users.ids.get("early1")]
+    assert old_row not in model._users.ring_items
     model.learn_one(Event("solo", "newcomer", "click", 6000.0))
-    assert model._items.get("newcomer") == old_row  # the freed row is reused...
-    assert model._cooccurrence.similarity(old_row, partner) == 0.0  # ...clean
-    assert model._content.first_genre(old_row) is None
-    assert model._item_counts.events[old_row] == 1
+    assert catalog.ids.get("newcomer") == old_row  # the freed row is reused...
+    assert model._neighbours.similarity(old_row, partner) == 0.0  # ...clean
+    assert model._neighbours.similarity(partner, old_row) == 0.0
+    assert catalog.primary_genre(old_row) is None
+    assert catalog.events[old_row] == 1
     assert "newcomer" in [e.item_id for e in model.recommend(["stranger"], 50)[0]]
 
 
@@ -195,13 +217,27 @@ def test_a_model_with_every_feature_in_use_pickles() -> None:
     ]
 
 
-def test_the_signal_cache_holds_fewer_users_when_the_catalog_is_large():
-    model = build_model("multitask")
-    for step in range(400):
-        model.learn_one(Event(f"u{step % 40}", f"i{step % 50}", "click", float(step)))
-    matrix_bytes = 6 * model._items.capacity * 8
-    model.signal_cache_mb = 10 * matrix_bytes / 2**20  # room for ten users' matrices
-    for user in range(40):
-        model.recommend([f"u{user}"], 5)
-        assert len(model._vector_cache) <= 10
-    assert len(model._vector_cache) == 10 and 39 in model._vector_cache
+def test_per_user_state_does_not_grow_with_the_catalog():
+    """The same users and events over a catalog 100 times larger: the user side's
+    arrays hold the same bytes per user row, and a pool stays within its size."""
+
+    def trained(n_items: int) -> MultiTaskRecommender:
+        model = build_model("multitask", pool_size=50)
+        for n in range(n_items):
+            model.add_item(Item(f"i{n}", {"genres": [f"g{n % 20}"], "title": f"Film {n}"}))
+        for step in range(2000):
+            item = (step * 7919) % 200  # the same 200 items are engaged with in both
+            model.learn_one(Event(f"u{step % 40}", f"i{item}", "click", float(step)))
+        return model
+
+    small, large = trained(200), trained(20_000)
+
+    def user_bytes(model: MultiTaskRecommender) -> int:
+        users = model._users
+        arrays = [users.ring_items, users.ring_weights, users.ring_kinds, users.taste]
+        return sum(a.nbytes // a.shape[0] for a in arrays)
+
+    assert user_bytes(small) == user_bytes(large)
+    for model in (small, large):
+        model.recommend([f"u{n}" for n in range(40)], 10)
+        assert max(pool.items.shape[0] for pool in model._pools.values()) <= 50 + 10

@@ -113,17 +113,15 @@ def test_version_names_the_configuration(model):
     assert model.version.startswith(model.name)
 
 
-def test_multitask_version_covers_every_hybrid_setting():
-    """A changed default of the underlying hybrid must change the multitask version."""
+def test_multitask_version_covers_every_setting():
+    """Every constructor argument is a setting the version names."""
     import inspect
 
-    from stream.hybrid import HybridRecommender
     from stream.multitask import MultiTaskRecommender
 
-    hybrid = set(inspect.signature(HybridRecommender.__init__).parameters) - {"self"}
     model = MultiTaskRecommender()
-    assert hybrid <= set(model.params())
-    assert model.params()["user_ttl_seconds"] == model.user_ttl_seconds
+    settings = set(inspect.signature(MultiTaskRecommender.__init__).parameters) - {"self"}
+    assert set(model.params()) == settings
     longer = MultiTaskRecommender(user_ttl_seconds=2 * model.user_ttl_seconds)
     assert longer.version != model.version
     assert model.clone().params() == model.params()

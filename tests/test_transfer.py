@@ -39,12 +39,13 @@ def _placement(transfer: bool) -> tuple[float, float, float]:
     _two_genre_world(model)
     model.add_item(Item("new-western", {"title": "Gun Ridge", "genres": ["Western"]}))
     model.add_item(Item("new-musical", {"title": "Song Night", "genres": ["Musical"]}))
-    vectors = model._mf.item_vectors(model._items.capacity)
-    rows = {name: model._items.get(name) for name in ("new-western", "new-musical")}
-    westerns = vectors[[model._items.get(f"w{n}") for n in range(20)]].mean(axis=0)
-    musicals = vectors[[model._items.get(f"m{n}") for n in range(20)]].mean(axis=0)
+    items = model._catalog.ids
+    vectors = model._mf.item_vectors(items.capacity)
+    rows = {name: items.get(name) for name in ("new-western", "new-musical")}
+    westerns = vectors[[items.get(f"w{n}") for n in range(20)]].mean(axis=0)
+    musicals = vectors[[items.get(f"m{n}") for n in range(20)]].mean(axis=0)
     new = vectors[rows["new-western"]]
-    scores = model._mf.score(np.array([model._users.get("u0")]), model._items.capacity)[0]
+    scores = model._mf.score(np.array([model._users.ids.get("u0")]), items.capacity)[0]
     return (
         _cosine(new, westerns),
         _cosine(new, musicals),
@@ -73,8 +74,8 @@ def test_a_new_user_with_a_profile_starts_from_the_segment() -> None:
     assert "liked by people like you" in {e.reason for e in top}
     assert {e.reason for e in top} <= {"liked by people like you", "popular now"}
     model.learn_one(Event("newcomer", "w3", "click", 1e4))
-    row = model._users.get("newcomer")
-    segment_mean = model._segment_vectors.mean("F:20s")
+    row = model._users.ids.get("newcomer")
+    segment_mean = model._priors.segment_vectors.mean("F:20s")
     assert segment_mean is not None
     assert _cosine(model._mf.user_vector(row), segment_mean) > 0.5
 
@@ -138,7 +139,8 @@ def test_exploration_share_is_bounded_and_seeded(share: float) -> None:
     assert all(lst[-len(x) :] == x for lst, x in zip(lists, explored, strict=True) if x)
     for entry in (e for x in explored for e in x):
         assert entry.reason.startswith("new: we are trying it out")
-        assert model._item_counts.events[model._items.get(entry.item_id)] < model.fresh_threshold
+        catalog = model._catalog
+        assert catalog.events[catalog.ids.get(entry.item_id)] < model.fresh_threshold
     assert all(
         [e.score for e in lst] == sorted((e.score for e in lst), reverse=True) for lst in lists
     )

@@ -9,9 +9,9 @@ import numpy as np
 
 from stream.coldstart import ContentEmbeddingMap, SegmentVectors
 from stream.entities import grown
+from stream.multitask.catalog import ItemCatalog
+from stream.multitask.users import UserSide
 from stream.signals.factorization import OnlineMF
-from stream.twostage.catalog import ItemCatalog
-from stream.twostage.users import UserSide
 
 #: Warm items (and warm users of each segment) a refit reads at most: the map
 #: needs a sample, not the catalog, so a refit costs the same at any size.
@@ -63,6 +63,8 @@ class ColdStartPriors:
 
     def apply(self, catalog: ItemCatalog, mf: OnlineMF, items: np.ndarray) -> None:
         """Move each item's embedding from the prior it carries to the map's prediction."""
+        if not self.content_map.fitted:
+            return
         items = items[catalog.has_content[items] & (catalog.events[items] < self.fresh_threshold)]
         if not items.size or not self.content_map.fitted:
             return

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from stream.entities import grown
-from stream.twostage.kernels import ring_push
+from stream.multitask.kernels import ring_push
 
 
 class RecentEngagers:
     """The last ``size`` users who engaged positively with each item (a ring per item).
 
     User-based CF reads it: users who just engaged with what this user just
-    engaged with, and what else they did (:func:`~stream.twostage.kernels.neighbour_user_items`).
+    engaged with, and what else they did (:func:`~stream.multitask.kernels.neighbour_user_items`).
 
     Parameters
     ----------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from stream.entities import grown
-from stream.twostage.kernels import drop_targets, learn_pairs
+from stream.multitask.kernels import drop_targets, learn_pairs
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -16,7 +16,7 @@ class ItemNeighbours:
     An engagement is paired with the user's recent items; each pair adds to
     both items' lists, which hold between ``size`` and ``2 * size`` entries
     and drop their lightest half when full
-    (:func:`~stream.twostage.kernels.bounded_add`). Memory is
+    (:func:`~stream.multitask.kernels.bounded_add`). Memory is
     ``items x 2 size`` and an event costs ``window x 2 size``, whatever the
     catalog's size.
 

@@ -16,12 +16,15 @@ from typing import Any
 import numpy as np
 
 from stream.entities import IdIndex, grown
-from stream.twostage.layout import ITEM_STATS, centred_rating
+from stream.multitask.layout import ITEM_STATS, centred_rating
 
 #: Genres kept per item (the first is its primary genre).
 MAX_GENRES = 3
 #: Nonzero content columns kept per item (the heaviest): compiled scoring reads them only.
 MAX_CONTENT_NONZEROS = 16
+
+
+_NO_ROWS = np.zeros(0, dtype=np.int64)
 
 
 def _bucket(text: str, buckets: int) -> int:
@@ -62,13 +65,16 @@ class ItemCatalog:
         self.genres = np.full((0, MAX_GENRES), -1, dtype=np.int32)
         self.genre_codes: dict[str, int] = {}
         self.genre_names: list[str] = []
-        # Item rows of each genre (a row whose genres changed is filtered out on reading).
+        # Item rows of each genre: appended as items come, checked and made an
+        # array when read after a change (a genre's set changes rarely).
         self._members: dict[int, list[int]] = {}
+        self._member_arrays: dict[int, np.ndarray] = {}
+        self._stale_members: set[int] = set()
         self.withdrawn = np.zeros(0, dtype=bool)
         self.domain = np.full(0, -1, dtype=np.int32)
         self.domain_codes: dict[str, int] = {}
         self.titles: dict[int, str] = {}
-        #: Per-item statistics, columns :data:`~stream.twostage.layout.ITEM_STATS`.
+        #: Per-item statistics, columns :data:`~stream.multitask.layout.ITEM_STATS`.
         self.stats = np.zeros((0, len(ITEM_STATS)))
         self.events = np.zeros(0)
         self.rating_sum = np.zeros(0)
@@ -109,6 +115,9 @@ class ItemCatalog:
         return row, True
 
     def _clear(self, row: int) -> None:
+        for code in self.genres[row].tolist():
+            if code >= 0:
+                self._stale_members.add(code)
         self.content[row] = 0.0
         self.has_content[row] = False
         self.content_columns[row] = -1
@@ -125,9 +134,11 @@ class ItemCatalog:
 
     def set_features(self, row: int, features: dict[str, Any]) -> None:
         """Record (or replace) an item's content from its catalog features."""
-        vector = np.zeros(self.content.shape[1], dtype=np.float32)
         genres = features.get("genres")
         names = [g for g in genres if isinstance(g, str) and g] if isinstance(genres, list) else []
+        for code in self.genres[row].tolist():
+            if code >= 0:
+                self._stale_members.add(code)
         self.genres[row] = -1
         for slot, name in enumerate(names[:MAX_GENRES]):
             code = self.genre_codes.get(name)
@@ -136,28 +147,33 @@ class ItemCatalog:
                 self.genre_names.append(name)
             self.genres[row, slot] = code
             self._members.setdefault(code, []).append(row)
+            self._stale_members.add(code)
+        # The content vector as {column: weight}: a handful of hashed genres and words.
+        vector: dict[int, float] = {}
         for name in names:
-            vector[self.title_buckets + _bucket(name, self.genre_buckets)] += 1.0
+            column = self.title_buckets + _bucket(name, self.genre_buckets)
+            vector[column] = vector.get(column, 0.0) + 1.0
         title = features.get("title")
         if isinstance(title, str) and title:
             self.titles[row] = title
             words = [w for w in title.lower().split() if w.isalpha() and len(w) > 2]
             for word in words:
-                vector[_bucket(word, self.title_buckets)] += self.title_weight / math.sqrt(
-                    len(words)
-                )
-        nonzero = np.flatnonzero(vector)
-        if nonzero.size > MAX_CONTENT_NONZEROS:
-            dropped = nonzero[np.argsort(-vector[nonzero], kind="stable")[MAX_CONTENT_NONZEROS:]]
-            vector[dropped] = 0.0
-            nonzero = np.flatnonzero(vector)
-        norm = float(np.linalg.norm(vector))
+                column = _bucket(word, self.title_buckets)
+                vector[column] = vector.get(column, 0.0) + self.title_weight / math.sqrt(len(words))
+        if len(vector) > MAX_CONTENT_NONZEROS:
+            heaviest = sorted(vector.items(), key=lambda kv: (-kv[1], kv[0]))
+            vector = dict(heaviest[:MAX_CONTENT_NONZEROS])
+        norm = math.sqrt(sum(v * v for v in vector.values()))
+        columns = list(vector)
+        values = [v / norm for v in vector.values()] if norm > 0 else []
         self.has_content[row] = norm > 0
-        self.content[row] = vector / norm if norm > 0 else 0.0
+        self.content[row] = 0.0
         self.content_columns[row] = -1
         self.content_values[row] = 0.0
-        self.content_columns[row, : nonzero.size] = nonzero
-        self.content_values[row, : nonzero.size] = self.content[row, nonzero]
+        if values:
+            self.content[row, columns] = values
+            self.content_columns[row, : len(columns)] = columns
+            self.content_values[row, : len(columns)] = values
         price = features.get("price")
         year = features.get("year")
         stats = self.stats[row]
@@ -178,14 +194,14 @@ class ItemCatalog:
         return None if code < 0 else next(n for n, c in self.domain_codes.items() if c == code)
 
     def genre_members(self, code: int) -> np.ndarray:
-        """The live items of a genre (any of their genres)."""
-        rows = self._members.get(code)
-        if not rows:
-            return np.zeros(0, dtype=np.int64)
-        array = np.unique(np.array(rows, dtype=np.int64))
-        array = array[(self.genres[array] == code).any(axis=1) & ~self.withdrawn[array]]
-        self._members[code] = array.tolist()  # drops stale rows once
-        return array
+        """The items that name a genre (withdrawn ones included: the ranking skips them)."""
+        if code in self._stale_members:
+            rows = np.unique(np.array(self._members.get(code, []), dtype=np.int64))
+            rows = rows[(self.genres[rows] == code).any(axis=1)]
+            self._members[code] = rows.tolist()
+            self._member_arrays[code] = rows
+            self._stale_members.discard(code)
+        return self._member_arrays.get(code, _NO_ROWS)
 
     def primary_genre(self, row: int) -> str | None:
         code = int(self.genres[row, 0])

@@ -1,7 +1,7 @@
-"""The one place that names the two-stage model's candidate sources and feature columns.
+"""The one place that names the multi-task model's candidate sources and feature columns.
 
 Retrieval fills one score column per source (:data:`SOURCES`) for every
-candidate of a user's pool; :mod:`stream.twostage.features` turns them, with
+candidate of a user's pool; :mod:`stream.multitask.features` turns them, with
 user and item statistics, into the shared feature rows that every task head
 reads (:data:`FEATURE_NAMES`). Both read their column numbers from here.
 """

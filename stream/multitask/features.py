@@ -1,7 +1,7 @@
 """The retrieval blend, and feature rows as scored at another moment.
 
-The rows themselves are built in :func:`~stream.twostage.ranking_pass.gather_pool`
-(columns :data:`~stream.twostage.layout.FEATURE_NAMES`). Source scores are
+The rows themselves are built in :func:`~stream.multitask.ranking_pass.gather_pool`
+(columns :data:`~stream.multitask.layout.FEATURE_NAMES`). Source scores are
 scaled per pool (each by the pool's largest, MF min-max), and the scales are
 kept with the pool, so the row of an item outside the pool (the item a user
 engaged with, learned later) is scaled exactly as the pool was.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stream.twostage.layout import FEATURE
+from stream.multitask.layout import FEATURE
 
 #: The retrieval blend: what orders the pool before the heads have learned,
 #: and what the relevance head starts from (its prior weight on ``blend``).

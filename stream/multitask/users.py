@@ -16,9 +16,9 @@ import numpy as np
 
 from stream.entities import IdIndex, grown
 from stream.kernels import decay_and_add
+from stream.multitask.kernels import recency_weighted
+from stream.multitask.layout import centred_rating
 from stream.segments import segment_of
-from stream.twostage.kernels import recency_weighted
-from stream.twostage.layout import centred_rating
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 

@@ -1,4 +1,4 @@
-"""Compiled loops of the two-stage model: bounded per-item lists and sparse accumulation.
+"""Compiled loops of the multi-task model: bounded per-item lists and sparse accumulation.
 
 Every loop here touches a bounded number of entries (a list of ``M``
 neighbours, a ring of ``R`` engagers, a user's last ``H`` items), never the

@@ -1,23 +1,23 @@
-"""The two-stage recommender: retrieval from bounded sources, then ranking by task heads.
+"""The multi-task recommender: retrieval from bounded sources, then ranking by task heads.
 
 Ranking one user:
 
-1. **Retrieval** (:mod:`stream.twostage.retrieval`): candidates from sources
+1. **Retrieval** (:mod:`stream.multitask.retrieval`): candidates from sources
    whose cost does not grow with the catalog (neighbours of recent items,
    nearest MF items, similar users' recent items, popular now overall / in
    the user's genres / in their segment, new items by content).
 2. **Pool**: the best ``pool_size`` by the retrieval blend.
 3. **Heads** (:class:`~stream.heads.TaskHeads`, River learners) score the
-   pool from one shared feature row (:mod:`stream.twostage.features`):
+   pool from one shared feature row (:mod:`stream.multitask.features`):
    pairwise relevance, the funnel chain (ESMM), like, rating; the score is
    ``log(odds(relevance) * (1 + sum_t w_t p_t))``.
-4. **List** (:mod:`stream.twostage.lists`): diversity re-rank, exploration
+4. **List** (:mod:`stream.multitask.lists`): diversity re-rank, exploration
    slots, reasons.
 
 Learning one event: the heads learn from the pair's row as it was before the
 event (what ranking saw), then the user side and the item side learn.
 
-State is kept in two halves. User side (:class:`~stream.twostage.users.UserSide`
+State is kept in two halves. User side (:class:`~stream.multitask.users.UserSide`
 plus the MF user rows): history ring, seen items, counters, taste, segment.
 Item side: catalog and statistics, bounded neighbour lists, recent engagers,
 popular-now lists, MF item rows, cold-start priors, the heads. Neither holds
@@ -35,24 +35,25 @@ from typing import Any
 
 import numpy as np
 
+from stream.domains import PERSONA_SEPARATOR
 from stream.events import DEFAULT_DOMAIN, Event, Item, UserProfile
 from stream.exploration import ThompsonExplorer
 from stream.heads import HEAD_ORDER, TaskHeads
 from stream.lifecycle import ActivityClock
 from stream.model import RecommendedItem, Recommender
+from stream.multitask import lists
+from stream.multitask.catalog import ItemCatalog
+from stream.multitask.coldstart import ColdStartPriors
+from stream.multitask.engagers import RecentEngagers
+from stream.multitask.features import DEFAULT_BLEND, with_gap
+from stream.multitask.layout import FEATURE_NAMES, SOURCE
+from stream.multitask.neighbours import ItemNeighbours
+from stream.multitask.popular import PopularNow
+from stream.multitask.ranking_pass import score_rows
+from stream.multitask.retrieval import Pool, Retrieval, UserContext
+from stream.multitask.users import UserSide
 from stream.signals.factorization import OnlineMF
 from stream.tasks import OpenViews
-from stream.twostage import lists
-from stream.twostage.catalog import ItemCatalog
-from stream.twostage.coldstart import ColdStartPriors
-from stream.twostage.engagers import RecentEngagers
-from stream.twostage.features import DEFAULT_BLEND, with_gap
-from stream.twostage.layout import FEATURE_NAMES, SOURCE
-from stream.twostage.neighbours import ItemNeighbours
-from stream.twostage.popular import PopularNow
-from stream.twostage.ranking_pass import score_rows
-from stream.twostage.retrieval import Pool, Retrieval, UserContext
-from stream.twostage.users import UserSide
 
 #: Version of the pickled model; a file of another version is refused.
 FORMAT_VERSION = 1
@@ -91,8 +92,8 @@ class _LastPool:
     version: int  # the model's state version when it was ranked
 
 
-class TwoStageRecommender(Recommender):
-    """Retrieval from bounded candidate sources, then multi-task River heads rank the pool.
+class MultiTaskRecommender(Recommender):
+    """Retrieval from bounded candidate sources, then River task heads rank the pool.
 
     Parameters
     ----------
@@ -142,6 +143,10 @@ class TwoStageRecommender(Recommender):
         ``weight["rating"] + slope * (r - midpoint)``, floored at 0.1.
     exclude_seen
         Never recommend an item the user interacted with.
+    domain_transfer
+        One user state across domains (True), so what a user did in one domain
+        informs their lists in another; False keeps a state per (user, domain),
+        the counterpart transfer is measured against (``docs/transfer.md``).
     user_ttl_seconds, item_ttl_seconds, expiry_every
         Idle time after which a user (item) is expired; events between sweeps.
     last_pools
@@ -150,7 +155,7 @@ class TwoStageRecommender(Recommender):
         Seed of every random part.
     """
 
-    name = "twostage"
+    name = "multitask"
 
     def __init__(  # noqa: PLR0913
         self,
@@ -190,6 +195,7 @@ class TwoStageRecommender(Recommender):
         rating_midpoint: float = 3.0,
         rating_slope: float = 0.25,
         exclude_seen: bool = True,
+        domain_transfer: bool = True,
         user_ttl_seconds: float | None = 365 * _DAY,
         item_ttl_seconds: float | None = 365 * _DAY,
         expiry_every: int = 1000,
@@ -232,6 +238,7 @@ class TwoStageRecommender(Recommender):
         self.rating_midpoint = rating_midpoint
         self.rating_slope = rating_slope
         self.exclude_seen = exclude_seen
+        self.domain_transfer = domain_transfer
         self.user_ttl_seconds = user_ttl_seconds
         self.item_ttl_seconds = item_ttl_seconds
         self.expiry_every = expiry_every
@@ -271,6 +278,8 @@ class TwoStageRecommender(Recommender):
         self._version = 0
         self._events_since_sweep = 0
         self._since_refit = 0
+        # Per-domain user keys of each user, when domains are kept apart.
+        self._personas: dict[str, set[str]] = {}
 
     def _check_settings(self) -> None:
         if not 0.0 <= self.exploration <= 1.0:
@@ -330,6 +339,8 @@ class TwoStageRecommender(Recommender):
             self.forget_user(event.user_id)
             return
         assert event.item_id is not None  # the validator guarantees it
+        if not self.domain_transfer and event.domain != DEFAULT_DOMAIN:
+            event = self._persona_event(event)
         if not self._started:
             self._started = True
             self._clock = max(self._clock, event.timestamp)
@@ -351,6 +362,20 @@ class TwoStageRecommender(Recommender):
         if self._since_refit >= self.transfer_refit_every:
             self._since_refit = 0
             self._refit_priors()
+
+    def _persona(self, user_id: str, domain: str | None) -> str:
+        if self.domain_transfer or domain is None or domain == DEFAULT_DOMAIN:
+            return user_id
+        return f"{user_id}{PERSONA_SEPARATOR}{domain}"
+
+    def _persona_event(self, event: Event) -> Event:
+        """The event under the user's per-domain key (``domain_transfer=False``)."""
+        key = self._persona(event.user_id, event.domain)
+        self._personas.setdefault(event.user_id, set()).add(key)
+        return Event(
+            key, event.item_id, event.event_type, event.timestamp, event.value,
+            event.event_id, event.domain, event.context,
+        )  # fmt: skip
 
     def _learn_state(self, event: Event, weight: float) -> None:
         """Every part learns the event: user side, then item side."""
@@ -469,6 +494,13 @@ class TwoStageRecommender(Recommender):
     # ------------------------------------------------------------------ forgetting and expiry
 
     def forget_user(self, user_id: str) -> bool:
+        """Erase the user (every per-domain state too): history, embedding, counters, clocks."""
+        found = False
+        for key in {user_id} | self._personas.pop(user_id, set()):
+            found = self._forget_key(key) or found
+        return found
+
+    def _forget_key(self, user_id: str) -> bool:
         self._open_views.drop(user_id)  # not learned: the user asked to be forgotten
         self._user_clock.drop(user_id)
         found, row, seen = self._users.forget(user_id)
@@ -488,8 +520,14 @@ class TwoStageRecommender(Recommender):
         items: list[str] = []
         if self.user_ttl_seconds is not None:
             users = self._user_clock.pop_idle(now - self.user_ttl_seconds)
-            for user_id in users:
-                self.forget_user(user_id)
+            for key in users:
+                base = key.partition(PERSONA_SEPARATOR)[0]
+                personas = self._personas.get(base)
+                if personas is not None:
+                    personas.discard(key)
+                    if not personas and base not in self._users.ids:
+                        del self._personas[base]
+                self._forget_key(key)
         if self.item_ttl_seconds is not None:
             items = self._item_clock.pop_idle(now - self.item_ttl_seconds)
             rows = [r for r in (self._catalog.remove(i) for i in items) if r is not None]
@@ -581,7 +619,7 @@ class TwoStageRecommender(Recommender):
     ) -> list[list[RecommendedItem]]:
         """Top-``k`` per user; with ``domain``, only items of that domain (or of none known)."""
         out = []
-        for user_id in user_ids:
+        for user_id in (self._persona(u, domain) for u in user_ids):
             ranked = self._rank(user_id, k, domain) if k > 0 and self._catalog.capacity else None
             out.append(
                 [] if ranked is None
@@ -594,15 +632,16 @@ class TwoStageRecommender(Recommender):
     def recommend_ids(self, user_id: str, k: int, *, domain: str | None = None) -> list[str]:
         if k <= 0 or not self._catalog.capacity:
             return []
-        ranked = self._rank(user_id, k, domain)
+        ranked = self._rank(self._persona(user_id, domain), k, domain)
         return [] if ranked is None else self._catalog.ids.externals(ranked.chosen.tolist())
 
     def predict_tasks(self, event: Event) -> dict[str, float]:
         item = self._catalog.ids.get(event.item_id) if event.item_id is not None else None
         if item is None:
             return {}
-        user = self._users.ids.get(event.user_id)
-        return self._heads.predict_one(self._event_row(event.user_id, user, item, event.timestamp))
+        user_id = self._persona(event.user_id, event.domain)
+        user = self._users.ids.get(user_id)
+        return self._heads.predict_one(self._event_row(user_id, user, item, event.timestamp))
 
     # ------------------------------------------------------------------ size
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from stream.entities import grown
+from stream.multitask.kernels import top_list_update
 from stream.signals.popularity import DecayedPopularity
-from stream.twostage.kernels import top_list_update
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -16,7 +16,7 @@ class PopularNow:
 
     Every list ranks by a decayed popularity in which every score decays at
     the same rate, so a list is kept by updating the one item an event
-    touches (:func:`~stream.twostage.kernels.top_list_update`).
+    touches (:func:`~stream.multitask.kernels.top_list_update`).
 
     Parameters
     ----------

@@ -1,12 +1,12 @@
 """Retrieval and ranking inputs: a user's pool from sources whose cost does not grow with
 the catalog, with the feature rows the heads score.
 
-Sources (:data:`~stream.twostage.layout.SOURCES`): neighbours of the user's
+Sources (:data:`~stream.multitask.layout.SOURCES`): neighbours of the user's
 recent items (item-CF, at two recencies), items nearest the user's MF
 embedding, recent items of users who engaged with the same recent items,
 popular now (overall, in the genres the user is engaging with, in their
 segment), and new items by content affinity. :class:`Retrieval` gathers the
-inputs; :func:`~stream.twostage.ranking_pass.gather_pool` does the work in
+inputs; :func:`~stream.multitask.ranking_pass.gather_pool` does the work in
 one compiled call.
 """
 
@@ -16,14 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stream.multitask.catalog import ItemCatalog
+from stream.multitask.engagers import RecentEngagers
+from stream.multitask.layout import FEATURE, FEATURE_NAMES
+from stream.multitask.neighbours import ItemNeighbours
+from stream.multitask.popular import PopularNow
+from stream.multitask.ranking_pass import ANY_DOMAIN, gather_pool
+from stream.multitask.users import UserSide
 from stream.signals.factorization import OnlineMF
-from stream.twostage.catalog import ItemCatalog
-from stream.twostage.engagers import RecentEngagers
-from stream.twostage.layout import FEATURE, FEATURE_NAMES
-from stream.twostage.neighbours import ItemNeighbours
-from stream.twostage.popular import PopularNow
-from stream.twostage.ranking_pass import ANY_DOMAIN, gather_pool
-from stream.twostage.users import UserSide
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 _NO_SCALES = np.zeros(0)
@@ -96,6 +96,12 @@ class Pool:
     raw: np.ndarray
     features: np.ndarray
     scales: np.ndarray
+
+
+def _distinct(values: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` distinct values, in order."""
+    _, first = np.unique(values, return_index=True)
+    return values[np.sort(first)[:n]]
 
 
 def blend_vector(blend: dict[str, float]) -> np.ndarray:
@@ -175,14 +181,14 @@ class Retrieval:
         With ``scales``, just the row of ``extra``, scaled as a pool was.
         """
         n_items = catalog.capacity
-        genres = ctx.recent_genres[: self.recent_genres]
+        genres = _distinct(ctx.recent_genres, self.recent_genres)
         neighbours.reserve(n_items)
         engagers.reserve(n_items)
         if n_items <= self.mf_exact_limit:
             scope = _EVERY_ITEM
         else:
-            members = [catalog.genre_members(int(g)) for g in genres]
-            scope = np.unique(np.concatenate([_EMPTY, *members]))
+            # Repeats cost a little time, never a duplicate: the pass skips items in the pool.
+            scope = np.concatenate([_EMPTY, *(catalog.genre_members(int(g)) for g in genres)])
         pop_scaled, pop_top = popular.scaled()
         seg_scaled, seg_top, seg_list = popular.segment_table(ctx.segment)
         vectors, biases = mf.tables(n_items)

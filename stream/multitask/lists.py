@@ -9,12 +9,12 @@ import numpy as np
 from stream.exploration import ThompsonExplorer
 from stream.heads import HEAD_ORDER
 from stream.model import RecommendedItem
-from stream.twostage.catalog import ItemCatalog
-from stream.twostage.layout import FEATURE
-from stream.twostage.neighbours import ItemNeighbours
-from stream.twostage.ranking_pass import top_k
-from stream.twostage.retrieval import UserContext
-from stream.twostage.users import KINDS, UserSide
+from stream.multitask.catalog import ItemCatalog
+from stream.multitask.layout import FEATURE
+from stream.multitask.neighbours import ItemNeighbours
+from stream.multitask.ranking_pass import top_k
+from stream.multitask.retrieval import UserContext
+from stream.multitask.users import KINDS, UserSide
 
 _VERBS = {
     "view": "viewed",
@@ -118,20 +118,22 @@ def entries(
     ):
         parts = {task: float(ranked.predictions[position, h]) for task, h in tasks}
         explored = slot >= n - ranked.explored
+        if explored:
+            parts["explore"] = 1.0  # an exploration slot, not a ranking by score
+        score = float(ranked.scores[position])
+        if explored and out:
+            # A list's scores never rise: an exploration slot is placed, not ranked.
+            score = min(score, out[-1].score)
         reason = ""
         if with_reasons:
             reason = (
-                "new, picked for you to discover"
+                "new: we are trying it out with a few people"
                 if explored
                 else _reason(
                     ranked.ctx, item, ranked.features[position], catalog, users, neighbours
                 )
             )
-        out.append(
-            RecommendedItem(
-                catalog.ids.external(item), float(ranked.scores[position]), parts, reason
-            )
-        )
+        out.append(RecommendedItem(catalog.ids.external(item), score, parts, reason))
     return out
 
 
@@ -166,13 +168,18 @@ def _reason(
             return f"similar to {catalog.label(because)} you {_VERBS.get(kind, 'liked')}" + (
                 f" in {where}" if elsewhere else ""
             )
-    if source in ("ucf", "mf") and ctx.row is not None:
-        return "liked by people with tastes like yours"
+    if source in ("ucf", "mf"):
+        # A stranger's MF vector is their segment's (from their profile).
+        return (
+            "liked by people with tastes like yours"
+            if ctx.row is not None
+            else ("liked by people like you")
+        )
     genre = catalog.primary_genre(item)
     if source == "genre" and genre is not None:
         return f"popular in {genre} now"
     if source == "segment":
-        return "popular with people like you"
+        return "liked by people like you"
     if source == "fresh":
         return f"new in {genre}" if genre is not None else "new, close to what you like"
     return "popular now"

@@ -3,7 +3,7 @@
 Ranking a user reads a few thousand entries of bounded lists and scores a
 few hundred candidates. Written as numpy calls that is a hundred calls of a
 microsecond each; here it is one call. Column numbers come from
-:mod:`stream.twostage.layout`, the same ones the numpy-side readers use.
+:mod:`stream.multitask.layout`, the same ones the numpy-side readers use.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 import numba
 import numpy as np
 
-from stream.twostage.layout import FEATURE, N_FEATURES, SOURCE, SOURCES
+from stream.multitask.layout import FEATURE, N_FEATURES, SOURCE, SOURCES
 
 N_SOURCES = len(SOURCES)
 #: ``domain_code`` of a pool open to every domain.
@@ -179,6 +179,28 @@ def gather_pool(  # noqa: ANN201, PLR0913, PLR0912, PLR0915
         in_pool[extra] = epoch
         pool[n] = extra
         n += 1
+    # Taste profiles' inverse lengths (0 for an empty profile).
+    inverse_norm = np.zeros(taste.shape[0])
+    for p in range(taste.shape[0]):
+        length = 0.0
+        for d in range(taste.shape[1]):
+            length += taste[p, d] * taste[p, d]
+        inverse_norm[p] = 1.0 / math.sqrt(length) if length > 0 else 0.0
+    has_taste = taste.shape[0] >= 2
+    # New items by content first: a pick of this source is kept whatever its blend.
+    if not single and has_taste and caps[4] > 0 and fresh.shape[0] > 0:
+        affinity = np.empty(fresh.shape[0])
+        for i in range(fresh.shape[0]):
+            affinity[i] = _cosine(content_columns, content_values, fresh[i], taste, inverse_norm, 0)
+        cut = _threshold(affinity, fresh.shape[0], caps[4])
+        for i in range(fresh.shape[0]):
+            c = fresh[i]
+            if affinity[i] > 0 and affinity[i] >= cut and in_pool[c] != epoch and not withdrawn[c]:
+                if domain_code == ANY_DOMAIN or domain[c] == domain_code or domain[c] == -1:
+                    in_pool[c] = epoch
+                    pool[n] = c
+                    from_fresh[n] = True
+                    n += 1
     if not single:
         # The best of each sparse source.
         starts = (0, n_cf, n_cf + n_recent)
@@ -239,27 +261,6 @@ def gather_pool(  # noqa: ANN201, PLR0913, PLR0912, PLR0915
                         in_pool[c] = epoch
                         pool[n] = c
                         n += 1
-    # Taste profiles' inverse lengths (0 for an empty profile).
-    inverse_norm = np.zeros(taste.shape[0])
-    for p in range(taste.shape[0]):
-        length = 0.0
-        for d in range(taste.shape[1]):
-            length += taste[p, d] * taste[p, d]
-        inverse_norm[p] = 1.0 / math.sqrt(length) if length > 0 else 0.0
-    has_taste = taste.shape[0] >= 2
-    if not single and has_taste and caps[4] > 0 and fresh.shape[0] > 0:
-        affinity = np.empty(fresh.shape[0])
-        for i in range(fresh.shape[0]):
-            affinity[i] = _cosine(content_columns, content_values, fresh[i], taste, inverse_norm, 0)
-        cut = _threshold(affinity, fresh.shape[0], caps[4])
-        for i in range(fresh.shape[0]):
-            c = fresh[i]
-            if affinity[i] > 0 and affinity[i] >= cut and in_pool[c] != epoch and not withdrawn[c]:
-                if domain_code == ANY_DOMAIN or domain[c] == domain_code or domain[c] == -1:
-                    in_pool[c] = epoch
-                    pool[n] = c
-                    from_fresh[n] = True
-                    n += 1
     # Raw scores of every candidate.
     raw = np.zeros((n, N_SOURCES))
     slow = np.zeros(n)  # content cosines with the slow and the fast taste profile
