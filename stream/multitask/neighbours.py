@@ -55,6 +55,8 @@ class ItemNeighbours:
         self, item: int, weight: float, window: np.ndarray, window_weights: np.ndarray
     ) -> None:
         """Pair an engagement of ``weight`` with the user's recent items (newest last)."""
+        window = np.asarray(window, dtype=np.int64)
+        window_weights = np.asarray(window_weights, dtype=np.float64)
         self._ensure(max(item, int(window.max()) if window.size else 0) + 1)
         learn_pairs(
             self.ids, self.weights, self.totals, self.inverse, self.alpha, item, weight, window,
