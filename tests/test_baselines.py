@@ -1,4 +1,4 @@
-"""The anchor models honour the model contract and do what their names say."""
+"""The anchor models do what their names say (their contract: tests/test_model_contract.py)."""
 
 from __future__ import annotations
 
@@ -16,32 +16,13 @@ from stream.baselines import (
     RiverBiasedMF,
     TopCounts,
 )
+from stream.checks import background, clicks
 from stream.events import Event, Item
 from stream.registry import BASELINES, MODELS, build_model
-from tests import test_model_contract as contract
-from tests.test_model_contract import background, clicks
 
-# The shared contract, run against every anchor: bound to ``test_*`` names here,
-# these are collected as tests of this module and use the ``model`` fixture below.
-# (A planted co-occurrence is beyond popularity and MF; item-CF gets it below.)
-test_scoring_unseen_ids_does_not_grow_state = contract.test_scoring_unseen_ids_does_not_grow_state
-test_predict_before_learn_is_order_independent = (
-    contract.test_predict_before_learn_is_order_independent
-)
-test_lists_are_k_distinct_unseen_items = contract.test_lists_are_k_distinct_unseen_items
-test_withdrawn_items_are_never_recommended = contract.test_withdrawn_items_are_never_recommended
-test_forget_user_erases_the_user = contract.test_forget_user_erases_the_user
-test_version_names_the_configuration = contract.test_version_names_the_configuration
-
-
-@pytest.fixture(params=list(BASELINES))
-def model(request):
-    return build_model(request.param)
-
-
-@pytest.mark.parametrize("name", ["itemcf", "itemcf-recency"])
-def test_item_cf_puts_the_planted_preference_on_top(name):
-    contract.test_planted_preference_comes_out_on_top(build_model(name))
+# The shared contract (stream.checks) runs against every anchor in
+# tests/test_model_contract.py; item-CF passes its planted preference there,
+# the popularity anchors and MF skip it (their ``_unit_test_skips``).
 
 
 def test_registry_keeps_baselines_apart_and_builds_them_by_name():

@@ -1,116 +1,109 @@
-"""The contract every model honours, run against each registered model class.
+"""The contract every model and baseline honours: each check of :mod:`stream.checks`, one test.
 
-A planted preference must come out on top; scoring must not create state;
-the model must predict before it learns (a ranking never depends on events
-that come after it); seen and withdrawn items are never recommended.
+Ids read ``<model>-<check>`` (``multitask-planted_preference``); a check a
+model skips (``_unit_test_skips``) shows as skipped. Below them, the tests of
+:func:`~stream.checks.check_recommender` itself and the model-specific tests
+that are not contract.
 """
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
-from stream.events import Event, Item
-from stream.registry import MODELS, build_model
+from stream.baselines import PopularityRecommender
+from stream.checks import (
+    background,
+    check_name,
+    check_recommender,
+    fresh,
+    instance_for_checks,
+    skips,
+    yield_checks,
+)
+from stream.events import Item
+from stream.registry import BASELINES, MODELS, build_model, model_class
 
-MODEL_NAMES = sorted(MODELS)
-
-
-def clicks(pairs, start=0.0):
-    return [Event(u, i, "click", start + n) for n, (u, i) in enumerate(pairs)]
-
-
-def background(n_users=40, n_items=60, n_events=1500, seed=0):
-    """Random clicks: noise the planted signal must stand out from."""
-    rng = random.Random(seed)
-    return clicks(
-        [(f"bg{rng.randrange(n_users)}", f"i{rng.randrange(n_items)}") for _ in range(n_events)]
-    )
-
-
-@pytest.fixture(params=MODEL_NAMES)
-def model(request):
-    return build_model(request.param)
+#: Every model the service runs, then every anchor.
+ALL_MODELS = sorted(MODELS) + list(BASELINES)
 
 
-def test_planted_preference_comes_out_on_top(model):
-    # Everyone who clicks "anchor" goes on to click "planted"; the probe user
-    # has clicked only "anchor", so "planted" must be its first item.
-    events = background()
-    t = float(len(events))
-    for n in range(30):
-        events += clicks([(f"fan{n}", "anchor"), (f"fan{n}", "planted")], start=t)
-        t += 2
-    events += clicks([("probe", "anchor")], start=t)
-    model.learn_many(events)
-    top = model.recommend(["probe"], 5)[0]
-    assert top[0].item_id == "planted"
+def _cases():
+    for name in ALL_MODELS:
+        cls = model_class(name)
+        skipped = skips(cls)
+        for check in yield_checks(instance_for_checks(cls)):
+            marks = ()
+            if check_name(check) in skipped:
+                marks = pytest.mark.skip(reason=f"in {cls.__name__}._unit_test_skips")
+            yield pytest.param(name, check, id=f"{name}-{check_name(check)}", marks=marks)
 
 
-def test_scoring_unseen_ids_does_not_grow_state(model):
-    model.learn_many(background(n_events=200))
-    users, items = model.n_users, model.n_items
-    lists = model.recommend(["stranger-1", "stranger-2"], 10)
-    assert len(lists[0]) == 10  # a fallback list, not nothing
-    assert (model.n_users, model.n_items) == (users, items)
-    model.recommend(["stranger-1"], 10)
-    assert "stranger-1" not in {e.user_id for e in background(n_events=200)}
-    assert (model.n_users, model.n_items) == (users, items)
+@pytest.mark.parametrize(("name", "check"), list(_cases()))
+def test_contract(name, check):
+    check(fresh(instance_for_checks(model_class(name))))
 
 
-def test_predict_before_learn_is_order_independent(model):
-    # A ranking taken before an event equals one taken by a twin model that
-    # never saw that event: nothing of the future leaks into the past.
-    events = background(n_events=400)
-    twin = model.clone()
-    model.learn_many(events[:300])
-    twin.learn_many(events[:300])
-    before = [e.item_id for e in model.recommend(["bg1"], 10)[0]]
-    model.learn_many(events[300:])
-    twin_before = [e.item_id for e in twin.recommend(["bg1"], 10)[0]]
-    assert before == twin_before
-    after = [e.item_id for e in model.recommend(["bg1"], 10)[0]]
-    assert after != before  # and learning does change what it says
+def test_the_default_model_runs_every_check():
+    model = instance_for_checks(model_class("multitask"))
+    assert not skips(model)
+    names = {check_name(check) for check in yield_checks(model)}
+    assert {"planted_preference", "domain_lists", "task_predictions"} <= names
 
 
-def test_lists_are_k_distinct_unseen_items(model):
-    events = background()
-    model.learn_many(events)
-    seen = {e.item_id for e in events if e.user_id == "bg3"}
-    top = model.recommend(["bg3"], 10)[0]
-    ids = [entry.item_id for entry in top]
-    assert len(ids) == 10 == len(set(ids))
-    assert not seen & set(ids)
-    assert all(entry.reason for entry in top)
-    scores = [entry.score for entry in top]
-    assert scores == sorted(scores, reverse=True)
+# ----------------------------------------------------------------------------- the runner
 
 
-def test_withdrawn_items_are_never_recommended(model):
-    model.learn_many(background())
-    top = [e.item_id for e in model.recommend(["newcomer"], 5)[0]]
-    model.withdraw_item(top[0])
-    assert top[0] not in [e.item_id for e in model.recommend(["newcomer"], 20)[0]]
-    model.add_item(Item(top[0], {"title": "back"}))  # re-listing brings it back
-    assert top[0] in [e.item_id for e in model.recommend(["newcomer"], 20)[0]]
+class _LeakyPopularity(PopularityRecommender):
+    """Breaks two checks: scoring a stranger creates them; a withdrawal is ignored."""
+
+    name = "leaky"
+    _unit_test_skips = {"planted_preference"}
+
+    def recommend(self, user_ids, k, *, with_reasons=True):
+        for user_id in user_ids:
+            self._users.add(user_id)
+        return super().recommend(user_ids, k, with_reasons=with_reasons)
+
+    def withdraw_item(self, item_id):
+        pass
 
 
-def test_forget_user_erases_the_user(model):
-    model.learn_many(background())
-    assert model.forget_user("bg1") is True
-    assert model.forget_user("bg1") is False
-    # Nothing personal is left: the user now gets exactly a stranger's list.
-    as_forgotten = [e.item_id for e in model.recommend(["bg1"], 10)[0]]
-    assert as_forgotten == [e.item_id for e in model.recommend(["stranger"], 10)[0]]
-    users = model.n_users
-    model.learn_one(Event("bg1", "i1", "click", 1e6))
-    assert model.n_users == users + 1
+def test_check_recommender_names_every_failing_check():
+    with pytest.raises(AssertionError) as failed:
+        check_recommender(_LeakyPopularity())
+    message = str(failed.value)
+    assert "_LeakyPopularity failed" in message
+    assert "unknown_users_create_no_state: recommend grew the model" in message
+    assert "withdrawn_items_never_recommended: withdrawn" in message
+    assert "planted_preference" not in message  # skipped
+    assert "pickle_round_trip" not in message  # passed
+    check_recommender(PopularityRecommender())  # the honest parent passes
 
 
-def test_version_names_the_configuration(model):
-    assert model.version == model.clone().version
-    assert model.version.startswith(model.name)
+def test_a_skip_must_name_a_check():
+    class Typo(PopularityRecommender):
+        _unit_test_skips = {"planted_preferense"}
+
+    with pytest.raises(ValueError, match="names no check"):
+        check_recommender(Typo())
+    for name in ALL_MODELS:
+        skips(model_class(name))  # every registered skip names a check
+
+
+def test_unit_test_params_build_the_checked_model():
+    class Small(PopularityRecommender):
+        _unit_test_params = {"half_life": 10.0}
+
+        def __init__(self, half_life=1.0):
+            super().__init__()
+            self.half_life = half_life
+
+    assert instance_for_checks(Small).half_life == 10.0
+    assert instance_for_checks(Small, half_life=2.0).half_life == 2.0
+    assert fresh(instance_for_checks(Small)).half_life == 10.0
+
+
+# ----------------------------------------------------------------------------- model-specific
 
 
 def test_multitask_version_covers_every_setting():
@@ -125,14 +118,6 @@ def test_multitask_version_covers_every_setting():
     longer = MultiTaskRecommender(user_ttl_seconds=2 * model.user_ttl_seconds)
     assert longer.version != model.version
     assert model.clone().params() == model.params()
-
-
-def test_recommend_ids_lists_what_recommend_lists(model):
-    model.learn_many(background())
-    for user in ["bg1", "bg7", "stranger"]:
-        expected = [entry.item_id for entry in model.recommend([user], 10, with_reasons=False)[0]]
-        assert model.recommend_ids(user, 10) == expected
-        assert len(expected) == 10
 
 
 @pytest.mark.parametrize("params", [{"exploration": 0.3}, {"diversity": 0.3}])
