@@ -33,9 +33,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import stream.multitask.retrieval as retrieval  # noqa: E402
-from stream.multitask import FEATURE_NAMES  # noqa: E402
 from stream.datasets import load_dataset  # noqa: E402
 from stream.evaluation import prequential  # noqa: E402
+from stream.multitask import FEATURE_NAMES  # noqa: E402
 from stream.registry import build_model  # noqa: E402
 
 

@@ -31,6 +31,8 @@ FEATURE_NAMES = [
     "genre_popularity",  # decayed popularity relative to the top item of its genre
     "segment_popularity",  # popularity within the user's segment, relative to its top
     "genre_recent",  # share of the user's last few items in the candidate's genre
+    "genre_latest",  # the candidate's genre is that of the user's latest item (a session's topic)
+    "latest_genre_popularity",  # genre_popularity where genre_latest, else 0
     "content",  # cosine of the user's slow content profile and the item's content
     "content_recent",  # the same with the fast profile
     "cf_x_content",  # collaborative and content evidence agreeing

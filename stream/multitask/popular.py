@@ -21,9 +21,10 @@ class PopularNow:
     Parameters
     ----------
     half_life
-        Seconds of event time after which an engagement counts half (overall and per genre).
-    segment_half_life
-        The same within a user segment (which sees fewer events).
+        Seconds of event time after which an engagement counts half (overall).
+    genre_half_life, segment_half_life
+        The same within a genre and within a user segment, which each see a
+        small share of the events (a short half-life leaves them noisy).
     list_size
         Items kept per top list.
     """
@@ -31,15 +32,18 @@ class PopularNow:
     def __init__(
         self,
         half_life: float = 3 * 86400.0,
+        genre_half_life: float = 14 * 86400.0,
         segment_half_life: float = 14 * 86400.0,
         list_size: int = 50,
     ) -> None:
         self.half_life = half_life
+        self.genre_half_life = genre_half_life
         self.segment_half_life = segment_half_life
         self.list_size = list_size
         self.overall = DecayedPopularity(half_life)
         self.overall_list = np.full(list_size, -1, dtype=np.int64)
-        #: One row per genre code: the genre's top list by overall popularity.
+        #: Popularity as the genre lists rank it, and one row per genre code: its top list.
+        self.in_genre = DecayedPopularity(genre_half_life)
         self.genre_lists = np.full((0, list_size), -1, dtype=np.int64)
         self.segments: dict[str, DecayedPopularity] = {}
         self.segment_lists: dict[str, np.ndarray] = {}
@@ -52,6 +56,8 @@ class PopularNow:
         self.overall.learn(item, weight, timestamp)
         scaled = self.overall.scaled_and_top()[0]
         top_list_update(self.overall_list, scaled, item)
+        self.in_genre.learn(item, weight, timestamp)
+        scaled = self.in_genre.scaled_and_top()[0]
         for code in genres.tolist():
             if code < 0:
                 break
@@ -70,6 +76,15 @@ class PopularNow:
         """Overall popularity as stored (scaled alike) and its top: ``scaled / top`` is relative."""
         return self.overall.scaled_and_top()
 
+    def reserve(self, rows: int) -> None:
+        """Room for items ``0..rows-1`` in the tables compiled readers index."""
+        self.overall.reserve(rows)
+        self.in_genre.reserve(rows)
+
+    def genre_scaled(self) -> np.ndarray:
+        """Popularity as the genre lists rank it (stored scaled alike)."""
+        return self.in_genre.scaled_and_top()[0]
+
     def segment_table(self, segment: str | None) -> tuple[np.ndarray, float, np.ndarray]:
         """A segment's scaled popularity, its top, and its list (empty without one)."""
         table = self.segments.get(segment) if segment is not None else None
@@ -86,6 +101,7 @@ class PopularNow:
 
     def forget_items(self, rows: np.ndarray) -> None:
         self.overall.forget_items(rows)
+        self.in_genre.forget_items(rows)
         for table in self.segments.values():
             table.forget_items(rows)
         for lists in [self.overall_list, self.genre_lists, *self.segment_lists.values()]:

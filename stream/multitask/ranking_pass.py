@@ -24,6 +24,7 @@ S_SEGMENT_POP, S_FRESH = SOURCE["segment_popularity"], SOURCE["fresh"]
 F_CF, F_CF_RECENT, F_MF, F_UCF = FEATURE["cf"], FEATURE["cf_recent"], FEATURE["mf"], FEATURE["ucf"]
 F_POP, F_GENRE_POP = FEATURE["popularity"], FEATURE["genre_popularity"]
 F_SEGMENT_POP, F_GENRE_RECENT = FEATURE["segment_popularity"], FEATURE["genre_recent"]
+F_GENRE_LATEST, F_LATEST_GENRE_POP = FEATURE["genre_latest"], FEATURE["latest_genre_popularity"]
 F_CONTENT, F_CONTENT_RECENT = FEATURE["content"], FEATURE["content_recent"]
 F_CF_X_CONTENT, F_BLEND = FEATURE["cf_x_content"], FEATURE["blend"]
 F_ITEM_STATS = FEATURE["item_log_count"]
@@ -128,17 +129,22 @@ def _cosine(columns, values, item, taste, inverse_norm, profile):  # noqa: ANN00
 
 @numba.njit(cache=True)
 def gather_pool(  # noqa: ANN201, PLR0913, PLR0912, PLR0915
-    user, history, history_weights, recent, recent_weights, user_genres, seen, vector,  # noqa: ANN001
+    user, history, history_weights, recent, recent_weights, user_genres, genre_history,  # noqa: ANN001
+    seen, vector,  # noqa: ANN001
     taste, extra, fixed_scales, user_stats, n_items,  # noqa: ANN001
     nb_ids, nb_weights, totals, inverse, alpha,  # noqa: ANN001
     engagers, engager_counts, ring_items, ring_counts, ucf_sources, ucf_per_user,  # noqa: ANN001
-    pop_scaled, pop_top, pop_list, genre_lists, seg_scaled, seg_top, seg_list,  # noqa: ANN001
+    pop_scaled, pop_top, pop_list, genre_scaled, genre_lists, seg_scaled, seg_top, seg_list,  # noqa: ANN001, E501
     item_vectors, item_bias, mf_scope,  # noqa: ANN001
     genres, withdrawn, domain, domain_code, stats, content_columns, content_values, fresh,  # noqa: ANN001, E501
     caps, blend, pool_size,  # noqa: ANN001
     acc, mark, epoch, in_pool, genre_mark, genre_best,  # noqa: ANN001
 ):  # fmt: skip
     """A user's pool: candidates of every source, their raw scores and feature rows.
+
+    ``user_genres``: the distinct genres whose popular lists (and, beyond the
+    exact MF limit, items) are read; ``genre_history``: the primary genres of
+    the user's newest items, newest first (the genre features).
 
     With ``fixed_scales`` (nonempty) the pool is just ``extra`` (an item row,
     or -1), scaled as given: the row of one item as its user's last pool
@@ -287,11 +293,11 @@ def gather_pool(  # noqa: ANN201, PLR0913, PLR0912, PLR0915
                 best = 0.0
                 for j in range(genre_lists.shape[1]):
                     t = genre_lists[g, j]
-                    if t >= 0 and pop_scaled[t] > best:
-                        best = pop_scaled[t]
+                    if t >= 0 and genre_scaled[t] > best:
+                        best = genre_scaled[t]
                 genre_best[g] = best
             if genre_best[g] > 0:
-                raw[r, S_GENRE_POP] = min(pop_scaled[c] / genre_best[g], 1.0)
+                raw[r, S_GENRE_POP] = min(genre_scaled[c] / genre_best[g], 1.0)
         if seg_top > 0 and c < seg_scaled.shape[0]:
             raw[r, S_SEGMENT_POP] = seg_scaled[c] / seg_top
         if has_taste:
@@ -322,11 +328,14 @@ def gather_pool(  # noqa: ANN201, PLR0913, PLR0912, PLR0915
         row[F_GENRE_POP] = raw[r, S_GENRE_POP]
         row[F_SEGMENT_POP] = raw[r, S_SEGMENT_POP]
         g = genres[c, 0]
-        if g >= 0 and user_genres.shape[0] > 0:
+        if g >= 0 and genre_history.shape[0] > 0:
             same = 0
-            for j in range(user_genres.shape[0]):
-                same += user_genres[j] == g
-            row[F_GENRE_RECENT] = same / user_genres.shape[0]
+            for j in range(genre_history.shape[0]):
+                same += genre_history[j] == g
+            row[F_GENRE_RECENT] = same / genre_history.shape[0]
+            if genre_history[0] == g:
+                row[F_GENRE_LATEST] = 1.0
+                row[F_LATEST_GENRE_POP] = raw[r, S_GENRE_POP]
         row[F_CONTENT] = slow[r]
         row[F_CONTENT_RECENT] = fast[r]
         row[F_CF_X_CONTENT] = row[F_CF] * row[F_CONTENT]

@@ -189,12 +189,11 @@ class Retrieval:
         else:
             # Repeats cost a little time, never a duplicate: the pass skips items in the pool.
             scope = np.concatenate([_EMPTY, *(catalog.genre_members(int(g)) for g in genres)])
+        popular.reserve(n_items)
         pop_scaled, pop_top = popular.scaled()
+        genre_scaled = popular.genre_scaled()
         seg_scaled, seg_top, seg_list = popular.segment_table(ctx.segment)
         vectors, biases = mf.tables(n_items)
-        if pop_scaled.shape[0] < n_items:
-            popular.overall.reserve(n_items)
-            pop_scaled, pop_top = popular.scaled()
         if domain is None:
             domain_code = ANY_DOMAIN
         else:
@@ -203,12 +202,14 @@ class Retrieval:
         fresh = catalog.newest_fresh(self.fresh_pool) if ctx.taste.shape[0] else _EMPTY
         items, raw, features, used_scales = gather_pool(
             -1 if ctx.row is None else ctx.row, ctx.history, ctx.history_weights, ctx.recent,
-            ctx.recent_weights, genres, ctx.seen, ctx.vector, ctx.taste, extra, scales,
-            ctx.stats, n_items, neighbours.ids, neighbours.weights, neighbours.totals,
+            ctx.recent_weights, genres, ctx.recent_genres, ctx.seen, ctx.vector, ctx.taste,
+            extra, scales, ctx.stats, n_items, neighbours.ids, neighbours.weights,
+            neighbours.totals,
             neighbours.inverse, neighbours.alpha,
             engagers.rings, engagers.counts, users.ring_items, users.ring_counts,
             self.ucf_sources, self.ucf_per_user, pop_scaled, pop_top, popular.overall_list,
-            popular.genre_lists, seg_scaled, seg_top, seg_list, vectors, biases, scope,
+            genre_scaled, popular.genre_lists, seg_scaled, seg_top, seg_list, vectors, biases,
+            scope,
             catalog.genres, catalog.withdrawn, catalog.domain, domain_code, catalog.stats,
             catalog.content_columns, catalog.content_values, fresh, self._caps, self._blend,
             self.pool_size,
