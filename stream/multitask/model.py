@@ -121,8 +121,9 @@ class MultiTaskRecommender(Recommender):
         events: a short half-life would leave its list noisy).
     popular_list_size
         Items kept per popular-now list (overall, each genre, each segment).
-    engagers_per_item
-        Recent engagers kept per item (user-based CF).
+    engagers_per_item, ucf_sources, ucf_items_per_user
+        User-based CF: recent engagers kept per item; the user's newest items
+        whose engagers are read; how many of each engager's newest items count.
     per_source
         Candidates each scored source contributes at most.
     pool_size
@@ -165,10 +166,10 @@ class MultiTaskRecommender(Recommender):
         self,
         history_window: int = 30,
         pair_window: int = 10,
-        pair_distance_decay: float = 1.0,
+        pair_distance_decay: float = 0.9,
         neighbours_per_item: int = 128,
         cf_alpha: float = 0.5,
-        recency_decay: float = 0.9,
+        recency_decay: float = 0.85,
         short_recency_decay: float = 0.3,
         short_window: int = 3,
         n_factors: int = 32,
@@ -180,6 +181,8 @@ class MultiTaskRecommender(Recommender):
         segment_half_life: float = 14 * _DAY,
         popular_list_size: int = 50,
         engagers_per_item: int = 8,
+        ucf_sources: int = 5,
+        ucf_items_per_user: int = 8,
         per_source: dict[str, int] | None = None,
         pool_size: int = 300,
         mf_exact_limit: int = 20_000,
@@ -224,6 +227,8 @@ class MultiTaskRecommender(Recommender):
         self.segment_half_life = segment_half_life
         self.popular_list_size = popular_list_size
         self.engagers_per_item = engagers_per_item
+        self.ucf_sources = ucf_sources
+        self.ucf_items_per_user = ucf_items_per_user
         self.per_source = dict(DEFAULT_PER_SOURCE if per_source is None else per_source)
         self.pool_size = pool_size
         self.mf_exact_limit = mf_exact_limit
@@ -270,8 +275,8 @@ class MultiTaskRecommender(Recommender):
         # MF: user rows are user side, item rows item side.
         self._mf = OnlineMF(n_factors, learning_rate, regularization, n_negatives, seed=seed)
         self._retrieval = Retrieval(
-            self.per_source, pool_size, self.blend, mf_exact_limit=mf_exact_limit,
-            fresh_pool=fresh_pool,
+            self.per_source, pool_size, self.blend, ucf_sources, ucf_items_per_user,
+            mf_exact_limit=mf_exact_limit, fresh_pool=fresh_pool,
         )  # fmt: skip
         # The row of the last (user, item, state version, time) asked for: an
         # evaluator predicts an event's tasks and then learns it, a row each.
