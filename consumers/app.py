@@ -48,9 +48,9 @@ from consumers.partitions import STATE_SIZE_REFRESH_S, PartitionModels, Partitio
 from consumers.side_topics import SideTopicReader
 from consumers.transactions import TransactionAborted, TransactionalPublisher
 from stream.errors import InvalidRecord
+from stream.evaluation.online import RollingAUC, RollingHitRate
 from stream.events import DEFAULT_DOMAIN, Event, decode_event
 from stream.model import RecommendedItem, Recommender
-from stream.online_eval import RollingAUC, RollingHitRate
 from stream.tasks import OpenViews, task_labels
 
 log = logging.getLogger(__name__)

@@ -256,7 +256,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"streamrec evaluate: error: {usage}", file=sys.stderr)
         return 2
     if args.report is not None:
-        from stream.report import require_matplotlib, write_report
+        from stream.evaluation.report import require_matplotlib, write_report
 
         require_matplotlib()  # fail now, not after minutes of evaluation
     cls = model_class(args.model)

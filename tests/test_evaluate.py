@@ -352,8 +352,8 @@ def test_cli_bad_dataset_exits_2_with_a_message(capsys):
 
 def test_report_writes_summary_plots_and_markdown(tmp_path):
     from stream.datasets.synthetic import generate_synthetic
+    from stream.evaluation.report import write_report
     from stream.registry import BASELINES
-    from stream.report import write_report
 
     dataset = generate_synthetic(n_users=100, n_items=60, n_events=2500, seed=3)
     rng = np.random.default_rng(0)

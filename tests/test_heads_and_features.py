@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from stream.evaluation.online import RollingAUC
 from stream.events import Event, Item
 from stream.features import ItemContent, UserTaste
 from stream.heads import PairwiseRanker, TaskHeads
 from stream.multitask import MultiTaskRecommender
-from stream.online_eval import RollingAUC
 from stream.tasks import task_labels
 
 NAMES = ["signal", "noise"]

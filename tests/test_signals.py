@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from stream.entities import IdIndex, grown
+from stream.evaluation.online import RollingHitRate
 from stream.history import UserHistory
-from stream.online_eval import RollingHitRate
 from stream.signals import DecayedPopularity, ItemCooccurrence, OnlineMF
 
 

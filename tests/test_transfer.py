@@ -172,7 +172,7 @@ def test_reasons_name_the_source_that_put_the_item_there() -> None:
 
 
 def test_the_content_map_is_the_ridge_solution_with_an_unpenalised_intercept() -> None:
-    from stream.coldstart import ContentEmbeddingMap
+    from stream.multitask.content_map import ContentEmbeddingMap
 
     rng = np.random.default_rng(4)
     content = (rng.random((300, 40)) < 0.1) * rng.random((300, 40))  # mostly zeros

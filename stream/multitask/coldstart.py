@@ -7,9 +7,9 @@ import itertools
 
 import numpy as np
 
-from stream.coldstart import ContentEmbeddingMap, SegmentVectors
 from stream.entities import grown
 from stream.multitask.catalog import ItemCatalog
+from stream.multitask.content_map import ContentEmbeddingMap, SegmentVectors
 from stream.multitask.users import UserSide
 from stream.signals.factorization import OnlineMF
 

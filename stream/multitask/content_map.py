@@ -1,4 +1,4 @@
-"""Knowledge transfer for cold start: what a new item or user looks like before it has history.
+"""The maps cold-start priors are fitted with: content to item embedding, segment to user vector.
 
 A new item has no interactions, so its MF embedding is noise and no item-CF
 row exists. But its catalog features (genres, title words) say what kind of
