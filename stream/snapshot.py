@@ -38,7 +38,8 @@ from typing import Any
 from stream.errors import SnapshotError
 
 MAGIC = b"STREAMREC-SNAPSHOT\n"
-FORMAT_VERSION = 1
+#: 2: the multitask model as parts (retrieval, then ranking); files of 1 are refused.
+FORMAT_VERSION = 2
 _TAG_BYTES = 32
 #: Keys shorter than this are refused: HMAC is only as strong as its key.
 MIN_KEY_BYTES = 16
@@ -110,14 +111,27 @@ def from_bytes(data: bytes, key: bytes, *, source: str = "snapshot") -> Snapshot
     start = len(MAGIC) + 4
     try:
         header = json.loads(signed[start : start + header_length].decode("utf-8"))
-        model = pickle.loads(signed[start + header_length :])  # noqa: S301 - authenticated above
-    except (ValueError, pickle.UnpicklingError, EOFError) as error:
-        # Only reachable with the right key: a writer bug, not an attacker.
-        raise SnapshotError(f"{source} is authentic but unreadable: {error}") from error
+    except ValueError as error:
+        raise SnapshotError(
+            f"{source} is authentic but its header is unreadable: {error}"
+        ) from error
+    # Checked before unpickling: an older file names classes that may be gone.
     if header.get("format") != FORMAT_VERSION:
         raise SnapshotError(
-            f"{source} has format {header.get('format')!r}; this version reads {FORMAT_VERSION}"
+            f"{source} has format {header.get('format')!r}; this version of streamrec reads "
+            f"format {FORMAT_VERSION}: pretrain or checkpoint the model again"
         )
+    try:
+        model = pickle.loads(signed[start + header_length :])  # noqa: S301 - authenticated above
+    except (ImportError, AttributeError) as error:
+        raise SnapshotError(
+            f"{source} was written by another version of streamrec ({error}): "
+            "pretrain or checkpoint the model again"
+        ) from error
+    except (ValueError, pickle.UnpicklingError, EOFError) as error:
+        # Only reachable with the right key: a writer bug, or a model format
+        # the model itself refuses (its message says which).
+        raise SnapshotError(f"{source} is authentic but unreadable: {error}") from error
     return Snapshot(model=model, header=header)
 
 

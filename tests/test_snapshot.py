@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import sys
 
 import pytest
 from kafka import TopicPartition
@@ -36,6 +37,28 @@ def test_a_snapshot_round_trips_with_its_header(tmp_path):
     loaded = snapshot.read(path, KEY)
     assert loaded.header["note"] == "x" and loaded.header["format"] == snapshot.FORMAT_VERSION
     assert loaded.model.recommend(["u1"], 5) == model.recommend(["u1"], 5)
+
+
+def test_a_file_of_another_format_is_refused_before_unpickling(monkeypatch):
+    monkeypatch.setattr(snapshot, "FORMAT_VERSION", 1)
+    old = snapshot.to_bytes(snapshot.Snapshot(trained_model()), KEY)
+    monkeypatch.undo()
+    monkeypatch.setattr(snapshot.pickle, "loads", lambda data: pytest.fail("unpickled"))
+    with pytest.raises(
+        SnapshotError, match="has format 1; this version of streamrec reads format 2"
+    ):
+        snapshot.from_bytes(old, KEY)
+
+
+class _Gone:
+    """Stands for a class an older release pickled and this one no longer has."""
+
+
+def test_a_file_naming_classes_that_are_gone_gets_a_clear_error(monkeypatch):
+    data = snapshot.to_bytes(snapshot.Snapshot(_Gone()), KEY)
+    monkeypatch.delattr(sys.modules[__name__], "_Gone")
+    with pytest.raises(SnapshotError, match="written by another version of streamrec"):
+        snapshot.from_bytes(data, KEY)
 
 
 @pytest.mark.parametrize("where", ["magic", "header", "payload", "tag"])
