@@ -154,7 +154,7 @@ def test_compiled_scores_equal_the_heads_predictions(trained):
     user = model._users.ids.get("u11")
     pool = model._pool(model._context("u11", user, model._clock))
     weights, intercepts, known = model._heads.scoring_arrays()
-    values = model._value_weights()
+    values = model._value_weights(known)
     predictions, scores = score_rows(
         pool.features, weights, intercepts, known, True, model._heads.rating_offset, values
     )

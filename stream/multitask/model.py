@@ -281,6 +281,7 @@ class MultiTaskRecommender(Recommender):
         # The row of the last (user, item, state version, time) asked for: an
         # evaluator predicts an event's tasks and then learns it, a row each.
         self._last_row: tuple[tuple, np.ndarray] | None = None
+        self._value_weights_for: tuple[np.ndarray, np.ndarray] | None = None
         self._explorer = ThompsonExplorer(seed=seed + 2)
         self._pools: OrderedDict[int, _LastPool] = OrderedDict()
         self._head_rng = np.random.default_rng(seed + 1)
@@ -457,14 +458,14 @@ class MultiTaskRecommender(Recommender):
         key = (user_id, item, self._version, timestamp)
         if self._last_row is not None and self._last_row[0] == key:
             return self._last_row[1]
-        ctx = self._context(user_id, user, timestamp)
         pool = self._pools.get(user) if user is not None else None
         if pool is not None and pool.version == self._version:
             hit = np.flatnonzero(pool.items == item)
             if hit.size:
-                row = with_gap(pool.features[hit[0]], float(ctx.stats[2]))
+                row = with_gap(pool.features[hit[0]], self._users.gap(user, timestamp))
                 self._last_row = (key, row)
                 return row
+        ctx = self._context(user_id, user, timestamp)
         # Outside the pool (or the pool is stale): the item's row alone, scaled
         # as the user's last pool was; a user never ranked gets a pool of their own.
         scales = pool.scales if pool is not None else np.zeros(0)
@@ -596,10 +597,17 @@ class MultiTaskRecommender(Recommender):
             self._mf, extra=extra, scales=scales, domain=domain,
         )  # fmt: skip
 
-    def _value_weights(self) -> np.ndarray:
-        """``task_weights`` per head row (``HEAD_ORDER``), 0 for heads that predict nothing yet."""
-        known = self._heads.scoring_arrays()[2]
-        return np.array([self.task_weights.get(task, 0.0) for task in HEAD_ORDER]) * known
+    def _value_weights(self, known: np.ndarray) -> np.ndarray:
+        """``task_weights`` per head row (``HEAD_ORDER``), 0 for heads that predict nothing yet.
+
+        Kept for the last ``known`` mask (one of a handful of shared arrays,
+        see ``TaskHeads.scoring_arrays``): it changes only when a head first learns.
+        """
+        cached = self._value_weights_for
+        if cached is None or cached[0] is not known:
+            weights = np.array([self.task_weights.get(task, 0.0) for task in HEAD_ORDER]) * known
+            cached = self._value_weights_for = (known, weights)
+        return cached[1]
 
     def _rank(self, user_id: str, k: int, domain: str | None) -> lists.Ranked | None:
         user = self._users.ids.get(user_id)
@@ -610,7 +618,7 @@ class MultiTaskRecommender(Recommender):
         weights, intercepts, known = self._heads.scoring_arrays()
         predictions, scores = score_rows(
             pool.features, weights, intercepts, known, self._heads.mode == "chain",
-            self._heads.rating_offset, self._value_weights(),
+            self._heads.rating_offset, self._value_weights(known),
         )  # fmt: skip
         if user is not None:
             self._pools[user] = _LastPool(pool.items, pool.features, pool.scales, self._version)
