@@ -79,6 +79,8 @@ RELEVANCE_PRIOR = {"blend": 5.0}
 _DAY = 86_400.0
 _EMPTY = np.zeros(0, dtype=np.int64)
 _NO_FLOATS = np.zeros(0)
+#: Attributes derived from the state, left out of pickles.
+_CACHES = ("_last_row", "_value_weights_for")
 
 
 @dataclass(slots=True)
@@ -323,7 +325,11 @@ class MultiTaskRecommender(Recommender):
     # ------------------------------------------------------------------ format
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_format": FORMAT_VERSION}
+        """The model's state, without its caches (rebuilt on demand), and its format."""
+        state = {**self.__dict__, "_format": FORMAT_VERSION}
+        for cache in _CACHES:
+            state.pop(cache, None)
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         found = state.get("_format")
@@ -334,6 +340,8 @@ class MultiTaskRecommender(Recommender):
             )
         state.pop("_format")
         self.__dict__.update(state)
+        for cache in _CACHES:
+            setattr(self, cache, None)
 
     @property
     def version(self) -> str:
