@@ -131,7 +131,10 @@ class MultiTaskRecommender(Recommender):
     pool_size
         Candidates the heads score, the best by the retrieval blend.
     mf_exact_limit
-        Catalog size up to which the MF source scans every item exactly.
+        Catalog size up to which the MF source scans every item exactly; above
+        it, the items of the user's recent genres (``bench/mf_retrieval.py``).
+        An exact scan costs ``items x n_factors`` per ranking: at 20,000 items
+        it made the 20k-item stream slower than the 200k-item one.
     fresh_threshold, fresh_pool
         Engagements below which an item is fresh; the newest fresh items the
         content source ranks.
@@ -187,7 +190,7 @@ class MultiTaskRecommender(Recommender):
         ucf_items_per_user: int = 8,
         per_source: dict[str, int] | None = None,
         pool_size: int = 300,
-        mf_exact_limit: int = 20_000,
+        mf_exact_limit: int = 2_000,
         fresh_threshold: int = 5,
         fresh_pool: int = 200,
         blend: dict[str, float] | None = None,
