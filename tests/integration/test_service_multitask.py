@@ -31,7 +31,7 @@ def test_multitask_service_publishes_lists_and_task_aucs(kafka_broker, unique_to
         replay_and_wait(service, data)
         # The state gauges lag a busy worker by a few seconds; an idle one recounts at once.
         wait_until(
-            lambda: state_tables(service.scrape()).get("cooccurrence_pairs", 0) > 0,
+            lambda: state_tables(service.scrape()).get("neighbour_pairs", 0) > 0,
             30,
             "the state gauges",
             service,
@@ -48,7 +48,7 @@ def test_multitask_service_publishes_lists_and_task_aucs(kafka_broker, unique_to
     assert aucs["click"] > 0.5  # better than chance on a planted funnel
     tables = state_tables(metrics)
     assert 0 < tables["users"] <= len({e.user_id for e in data.events})
-    assert tables["cooccurrence_pairs"] > 0
+    assert tables["neighbour_pairs"] > 0
     assert metrics[("process_resident_memory_bytes", ())] > 10e6
 
     latest = {}
