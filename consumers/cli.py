@@ -23,6 +23,10 @@ from stream.errors import StreamError
 log = logging.getLogger("streamrec")
 
 
+#: What --dataset takes.
+DATASET_HELP = "ml-100k, synthetic, synthetic:users=N,items=N,events=N or a PATH"
+
+
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
@@ -349,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_cmd_run)
 
     produce = commands.add_parser("produce", help="replay a dataset into the events topic")
-    produce.add_argument("--dataset", default="ml-100k", help="ml-100k, synthetic or a PATH")
+    produce.add_argument("--dataset", default="ml-100k", help=DATASET_HELP)
     produce.add_argument(
         "--rate", type=float, default=None, help="events per second (default: as fast as possible)"
     )
@@ -381,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain = commands.add_parser(
         "pretrain", help="learn from a dataset's history and write a signed warm-start snapshot"
     )
-    pretrain.add_argument("--dataset", default="ml-100k", help="ml-100k, synthetic or a PATH")
+    pretrain.add_argument("--dataset", default="ml-100k", help=DATASET_HELP)
     pretrain.add_argument("--model", default=None, help="registered model (default: the default)")
     pretrain.add_argument("--limit", type=int, default=None, help="learn only the first N events")
     pretrain.add_argument("--out", required=True, type=Path, help="snapshot file to write")
@@ -401,12 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="offline prequential (test-then-learn) evaluation; JSON summary on stdout",
     )
-    evaluate.add_argument("--dataset", default="ml-100k", help="ml-100k, synthetic or a PATH")
+    evaluate.add_argument("--dataset", default="ml-100k", help=DATASET_HELP)
     evaluate.add_argument(
         "--model",
         default=None,
         help="a registered model (default: the registry's default, multitask) or an anchor: "
-        "popularity, decayed-popularity, river-biasedmf, itemcf, itemcf-recency",
+        "popularity, decayed-popularity, genre-popularity, river-biasedmf, itemcf, itemcf-recency",
     )
     evaluate.add_argument("--k", type=int, default=10, help="list length (default 10)")
     evaluate.add_argument(
