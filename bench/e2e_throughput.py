@@ -1,7 +1,8 @@
 """End-to-end events/s of ``streamrec run`` through a real broker, against the client's ceiling.
 
 Run: ``python bench/e2e_throughput.py [--broker apache|embedded] [--partitions 1]
-[--dataset ml-100k|synthetic:...] [--limit N] [--rate R [--seconds S]] [--no-catalog]``
+[--dataset ml-100k|synthetic:...] [--limit N] [--rate R [--seconds S]] [--no-catalog]
+[--service-arg=--checkpoint-interval-s=3600 ...]``
 
 1. Start a broker (Apache Kafka from Maven jars when Java is here, else the
    embedded one). Write the dataset's catalog (``item-catalog``) and user
@@ -159,6 +160,12 @@ def startup_phases(service: ServiceProcess) -> dict[str, float]:
         out["join"] = (stamps["assigned"] - stamps["side"]).total_seconds()
     text = service.log_path.read_text(errors="replace")
     out["catch_up_timed_out"] = float("not fully read after" in text)
+    # Checkpoint saves are logged at DEBUG (--service-arg=--log-level=DEBUG).
+    saves = [float(m) for m in re.findall(r"checkpoint \S+ at offset \d+ in ([\d.]+)s", text)]
+    if saves:
+        out["checkpoints"] = float(len(saves))
+        out["checkpoint_max"] = max(saves)
+        out["checkpoint_total"] = sum(saves)
     return out
 
 
@@ -168,9 +175,14 @@ def _has_lag(samples: dict) -> bool:
 
 
 def end_to_end(
-    bootstrap: str, topics: dict[str, str], n_events: int, workdir: Path, model: str
+    bootstrap: str,
+    topics: dict[str, str],
+    n_events: int,
+    workdir: Path,
+    model: str,
+    extra: tuple[str, ...] = (),
 ) -> dict:
-    with ServiceProcess(bootstrap, topics, workdir, "--model", model) as service:
+    with ServiceProcess(bootstrap, topics, workdir, "--model", model, *extra) as service:
         up = time.perf_counter()
         first, ready = None, None
         while True:
@@ -211,10 +223,11 @@ def paced(
     rate: float,
     workdir: Path,
     model: str,
+    extra: tuple[str, ...] = (),
 ) -> dict:
     """Start the service, wait for its assignment, then write ``n_events`` at ``rate``."""
     input_topic = topics["input"]
-    with ServiceProcess(bootstrap, topics, workdir, "--model", model) as service:
+    with ServiceProcess(bootstrap, topics, workdir, "--model", model, *extra) as service:
         up = time.perf_counter()
         # Ready: assigned, and the partition's model built (the side tables
         # replayed into it); the loop sets the lag gauge right after that.
@@ -342,6 +355,16 @@ def _phases_line(e2e: dict) -> str:
     return line
 
 
+def _checkpoint_line(e2e: dict) -> str | None:
+    phases = e2e["phases"]
+    if "checkpoints" not in phases:
+        return None
+    return (
+        f"checkpoint saves (service log, DEBUG): {phases['checkpoints']:.0f}, "
+        f"{phases['checkpoint_total']:.1f}s in all, the longest {phases['checkpoint_max']:.1f}s"
+    )
+
+
 def _memory_line(e2e: dict) -> str:
     memory = e2e["memory"]
     extra = f", {memory['processes']} processes" if memory["processes"] > 1 else ""
@@ -376,7 +399,16 @@ def main() -> None:
     parser.add_argument(
         "--no-catalog", action="store_true", help="write neither the catalog nor the profiles"
     )
+    parser.add_argument(
+        "--service-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="one more argument of streamrec run (repeatable), e.g. "
+        "--service-arg=--checkpoint-interval-s=3600",
+    )
     args = parser.parse_args()
+    extra = tuple(args.service_arg)
     kind = args.broker
     if kind == "auto":
         kind = "apache" if ApacheKafka.available()[0] else "embedded"
@@ -415,7 +447,7 @@ def main() -> None:
         if args.rate:
             producer.close()
             _progress(f"paced run: {n:,} events at {args.rate:,.0f}/s")
-            result = paced(bootstrap, topics, dataset, n, args.rate, Path(tmp), model)
+            result = paced(bootstrap, topics, dataset, n, args.rate, Path(tmp), model, extra)
         else:
             _progress(f"writing {n:,} events")
             written = produce_dataset(
@@ -430,7 +462,7 @@ def main() -> None:
             _progress(f"{written.events:,} events written in {written.seconds:.1f}s; ceiling")
             raw = ceiling(bootstrap, topics["input"], n)
             _progress("end to end")
-            result = end_to_end(bootstrap, topics, n, Path(tmp), model)
+            result = end_to_end(bootstrap, topics, n, Path(tmp), model, extra)
     command = "python bench/e2e_throughput.py " + shlex.join(sys.argv[1:])
     print(f"command: {command.strip()}")
     print(f"broker: {kind}, events: {n:,} ({name}), partitions: {args.partitions}, model: {model}")
@@ -480,6 +512,9 @@ def main() -> None:
         print(f"ratio end-to-end / ceiling: {result['events_per_second'] / raw:.2f}")
         print(f"per worker (1 worker): {result['events_per_second']:,.0f} events/s")
     print(_memory_line(result))
+    checkpoints = _checkpoint_line(result)
+    if checkpoints:
+        print(checkpoints)
 
 
 if __name__ == "__main__":
