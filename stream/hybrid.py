@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from stream.domains import PERSONA_SEPARATOR, ItemDomains
+from stream.engagement import DEFAULT_EVENT_WEIGHTS, PAST_TENSE, engagement_weight
 from stream.entities import IdIndex, grown
 from stream.events import DEFAULT_DOMAIN, Event, Item
 from stream.history import UserHistory
@@ -33,25 +34,10 @@ from stream.signals import (
 )
 
 #: How strongly each event type says "the user wants this"; a dislike is negative.
-DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
-    "view": 0.5,
-    "click": 1.0,
-    "add_to_cart": 2.0,
-    "purchase": 3.0,
-    "rating": 1.0,
-    "dislike": -1.0,
-}
 
 #: Blend weights of the signals' per-user normalised scores.
 DEFAULT_BLEND: dict[str, float] = {"cf": 1.0, "ucf": 0.0, "mf": 0.2, "popularity": 0.1}
 
-_VERBS = {
-    "view": "viewed",
-    "click": "clicked",
-    "add_to_cart": "added to your cart",
-    "purchase": "bought",
-    "rating": "rated",
-}
 
 _DAY = 86_400.0
 
@@ -201,10 +187,7 @@ class HybridRecommender(Recommender):
     # ------------------------------------------------------------------ learning
 
     def event_weight(self, event: Event) -> float:
-        if event.event_type == "rating" and event.value is not None:
-            base = self.event_weights["rating"]
-            return max(0.1, base + self.rating_slope * (event.value - self.rating_midpoint))
-        return self.event_weights.get(event.event_type, 0.0)
+        return engagement_weight(event, self.event_weights, self.rating_midpoint, self.rating_slope)
 
     def learn_one(self, event: Event) -> None:
         if event.event_type == "forget_user":
@@ -475,7 +458,7 @@ class HybridRecommender(Recommender):
             if because is not None:
                 verb = next(
                     (
-                        _VERBS.get(r.event_type, "liked")
+                        PAST_TENSE.get(r.event_type, "liked")
                         for r in reversed(self._history.recent(user))
                         if r.item == because
                     ),

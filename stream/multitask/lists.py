@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stream.engagement import PAST_TENSE
 from stream.exploration import ThompsonExplorer
 from stream.heads import HEAD_ORDER
 from stream.model import RecommendedItem
@@ -16,13 +17,6 @@ from stream.multitask.ranking_pass import top_k
 from stream.multitask.retrieval import UserContext
 from stream.multitask.users import KINDS, UserSide
 
-_VERBS = {
-    "view": "viewed",
-    "click": "clicked",
-    "add_to_cart": "added to your cart",
-    "purchase": "bought",
-    "rating": "rated",
-}
 #: Candidates the diversity re-rank considers (the best by score).
 _DIVERSITY_DEPTH = 50
 
@@ -165,7 +159,7 @@ def _reason(
             )
             where = catalog.domain_name(because)
             elsewhere = where is not None and where != catalog.domain_name(item)
-            return f"similar to {catalog.label(because)} you {_VERBS.get(kind, 'liked')}" + (
+            return f"similar to {catalog.label(because)} you {PAST_TENSE.get(kind, 'liked')}" + (
                 f" in {where}" if elsewhere else ""
             )
     if source in ("ucf", "mf"):

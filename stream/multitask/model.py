@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from stream.domains import PERSONA_SEPARATOR
+from stream.engagement import DEFAULT_EVENT_WEIGHTS, engagement_weight
 from stream.events import DEFAULT_DOMAIN, Event, Item, UserProfile
 from stream.exploration import ThompsonExplorer
 from stream.heads import HEAD_ORDER, TaskHeads
@@ -58,14 +59,6 @@ from stream.tasks import OpenViews
 #: Version of the pickled model; a file of another version is refused.
 FORMAT_VERSION = 1
 
-DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
-    "view": 0.5,
-    "click": 1.0,
-    "add_to_cart": 2.0,
-    "purchase": 3.0,
-    "rating": 1.0,
-    "dislike": -1.0,
-}
 DEFAULT_TASK_WEIGHTS: dict[str, float] = {
     "click": 0.2,
     "add_to_cart": 0.2,
@@ -354,10 +347,7 @@ class MultiTaskRecommender(Recommender):
     # ------------------------------------------------------------------ learning
 
     def event_weight(self, event: Event) -> float:
-        if event.event_type == "rating" and event.value is not None:
-            base = self.event_weights["rating"]
-            return max(0.1, base + self.rating_slope * (event.value - self.rating_midpoint))
-        return self.event_weights.get(event.event_type, 0.0)
+        return engagement_weight(event, self.event_weights, self.rating_midpoint, self.rating_slope)
 
     def learn_one(self, event: Event) -> None:
         if event.event_type == "forget_user":
