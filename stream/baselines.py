@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from stream.engagement import DEFAULT_EVENT_WEIGHTS
 from stream.entities import IdIndex, grown
 from stream.events import Event, Item
 from stream.history import UserHistory
@@ -32,14 +33,7 @@ from stream.signals import DecayedPopularity, ItemCooccurrence
 #: Implicit feedback weight per event type (ratings use their stars where a
 #: model regresses them, else count as 1). A dislike is negative: it is kept in
 #: the user's seen items but adds to no count or co-occurrence.
-IMPLICIT_WEIGHTS: dict[str, float] = {
-    "view": 0.5,
-    "click": 1.0,
-    "add_to_cart": 2.0,
-    "purchase": 3.0,
-    "rating": 1.0,
-    "dislike": -1.0,
-}
+IMPLICIT_WEIGHTS: dict[str, float] = DEFAULT_EVENT_WEIGHTS
 
 __all__ = [
     "IMPLICIT_WEIGHTS",
