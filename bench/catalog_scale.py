@@ -58,6 +58,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from memory import hwm_mib, reset_peak, rss_mib  # noqa: E402
 
 from stream.registry import DEFAULT_MODEL  # noqa: E402
 
@@ -72,7 +75,6 @@ DEFAULT_MODELS = (
 SIZES = (2_000, 20_000, 200_000)
 USERS_PER_ITEM = 5
 PROGRESS_SECONDS = 15.0
-_PAGE = 4096
 
 
 def spec_for(n_items: int, n_events: int, seed: int) -> str:
@@ -84,48 +86,22 @@ def spec_for(n_items: int, n_events: int, seed: int) -> str:
 # ----------------------------------------------------------------------------- one model
 
 
-def _rss_mib() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * _PAGE / 2**20
-
-
-def _hwm_mib() -> float | None:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset the kernel's peak-RSS mark (Linux 4.0+), so a later VmHWM covers only what follows."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear:
-            clear.write("5")
-        return True
-    except OSError:
-        return False
-
-
 class _RssSampler(threading.Thread):
     """The highest RSS seen every 50 ms: the fallback where the peak cannot be reset."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.peak = _rss_mib()
+        self.peak = rss_mib()
         self._done = threading.Event()
 
     def run(self) -> None:
         while not self._done.wait(0.05):
-            self.peak = max(self.peak, _rss_mib())
+            self.peak = max(self.peak, rss_mib())
 
     def stop(self) -> float:
         self._done.set()
         self.join()
-        return max(self.peak, _rss_mib())
+        return max(self.peak, rss_mib())
 
 
 def run_one(spec: str, model_name: str, limit: int | None) -> dict[str, Any]:
@@ -147,8 +123,8 @@ def run_one(spec: str, model_name: str, limit: int | None) -> dict[str, Any]:
         truth = None
     events = data.events[:limit] if limit else data.events
     gc.collect()
-    data_mib = _rss_mib()
-    reset = _reset_peak()
+    data_mib = rss_mib()
+    reset = reset_peak()
     sampler = _RssSampler()
     sampler.start()
     # Built after the measure: the model's imports and tables count as the model's.
@@ -178,7 +154,7 @@ def run_one(spec: str, model_name: str, limit: int | None) -> dict[str, Any]:
 
     summary = evaluate_one(model, data, events, k=10, progress=progress)
     sampled = sampler.stop()
-    hwm = _hwm_mib() if reset else None
+    hwm = hwm_mib() if reset else None
     eval_peak = hwm if hwm is not None else sampled
     return {
         "spec": spec,

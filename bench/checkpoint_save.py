@@ -51,8 +51,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kafka import TopicPartition  # noqa: E402
+from memory import hwm_mib, reset_peak, rss_mib  # noqa: E402
 
 from consumers.checkpoint import Checkpoint, CheckpointStore, OffsetLedger  # noqa: E402
 from consumers.clients import SESSION_TIMEOUT_MS  # noqa: E402
@@ -60,7 +62,6 @@ from consumers.partitions import PartitionState  # noqa: E402
 from stream.datasets import load_dataset  # noqa: E402
 from stream.registry import DEFAULT_MODEL, build_model  # noqa: E402
 
-_PAGE = 4096
 _KEY = b"k" * 32
 _TP = TopicPartition("events", 0)
 
@@ -72,39 +73,13 @@ def _progress(text: str) -> None:
 # ----------------------------------------------------------------------------- memory
 
 
-def _rss_mib() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * _PAGE / 2**20
-
-
-def _hwm_mib() -> float | None:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset the kernel's peak-RSS mark (Linux 4.0+), so a later VmHWM covers only what follows."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear:
-            clear.write("5")
-        return True
-    except OSError:
-        return False
-
-
 class _Peak:
     """Peak RSS over a ``with`` block: VmHWM after a reset, else RSS sampled every 20 ms."""
 
     def __enter__(self) -> _Peak:
         gc.collect()
-        self.before = _rss_mib()
-        self._hwm = _reset_peak()
+        self.before = rss_mib()
+        self._hwm = reset_peak()
         self._sampled = self.before
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
@@ -115,14 +90,14 @@ class _Peak:
 
     def _sample(self) -> None:
         while not self._done.wait(0.02):
-            self._sampled = max(self._sampled, _rss_mib())
+            self._sampled = max(self._sampled, rss_mib())
 
     def __exit__(self, *exc: object) -> None:
         self._done.set()
         if self._thread is not None:
             self._thread.join()
-        hwm = _hwm_mib() if self._hwm else None
-        self.peak = hwm if hwm is not None else max(self._sampled, _rss_mib())
+        hwm = hwm_mib() if self._hwm else None
+        self.peak = hwm if hwm is not None else max(self._sampled, rss_mib())
 
 
 # ----------------------------------------------------------------------------- ML-100K mode
