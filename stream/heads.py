@@ -68,6 +68,16 @@ class _RiverHead:
     def intercept(self) -> float:
         return float(self.model.intercept)
 
+    def add(self, weights: np.ndarray, intercept: float, learned: int) -> None:
+        """Add another copy's updates: weight and intercept changes, and how many examples."""
+        store = self.model._weights
+        for name, change in zip(self.names, weights.tolist(), strict=True):
+            if change:
+                store[name] = store.get(name, 0.0) + change
+        self.model.intercept += intercept
+        self.n_learned += learned
+        self._weights = None
+
 
 def _logistic(names: list[str], learning_rate: float, l2: float) -> _RiverHead:
     return _RiverHead(
@@ -133,6 +143,11 @@ class PairwiseRanker:
 
     def intercept(self) -> float:
         return 0.0
+
+    def add(self, weights: np.ndarray, intercept: float, learned: int) -> None:
+        """Add another copy's updates (it has no intercept)."""
+        self.weights += weights
+        self.n_learned += learned
 
 
 class TaskHeads:
@@ -252,6 +267,21 @@ class TaskHeads:
                 self._stack_intercepts[row] = head.intercept()
                 versions[row] = head.n_learned
         return self._stack_weights, self._stack_intercepts
+
+    def parameters(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every head's weights (a row per head of ``HEAD_ORDER``), intercepts and
+        examples learned, as copies: what the scale-out sync diffs."""
+        weights, intercepts = self._stacked()
+        learned = np.array([head.n_learned for head in self._ordered], dtype=np.int64)
+        return weights.copy(), intercepts.copy(), learned
+
+    def add(self, weights: np.ndarray, intercepts: np.ndarray, learned: np.ndarray) -> None:
+        """Add another copy's updates, in :meth:`parameters`' layout (delta-sum: every copy
+        ends up with the sum of all copies' SGD steps)."""
+        for row, head in enumerate(self._ordered):
+            if learned[row] or weights[row].any() or intercepts[row]:
+                head.add(weights[row], float(intercepts[row]), int(learned[row]))
+        self._row_dict = None
 
     def scoring_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """What a compiled ranking needs: the stacked weights (a row per head),

@@ -220,6 +220,13 @@ class ItemCatalog:
             self.rating_n[row] += 1
         self._refresh_stats(row)
 
+    def merge(self, row: int, events: float, rating_sum: float, rating_n: float) -> None:
+        """Add another model's engagements with the item (the scale-out sync)."""
+        self.events[row] += events
+        self.rating_sum[row] += rating_sum
+        self.rating_n[row] += rating_n
+        self._refresh_stats(row)
+
     def _refresh_stats(self, row: int) -> None:
         events = float(self.events[row])
         fresh = events < self.fresh_threshold

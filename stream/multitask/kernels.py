@@ -46,7 +46,17 @@ def bounded_add(ids, weights, row, target, amount):  # noqa: ANN001, ANN201
 
 @numba.njit(cache=True)
 def learn_pairs(
-    ids, weights, totals, inverse, alpha, item, weight, window, window_weights, distance_decay
+    ids,
+    weights,
+    totals,
+    inverse,
+    alpha,
+    item,
+    weight,
+    window,
+    window_weights,
+    distance_decay,
+    amounts,
 ):  # noqa: ANN001, ANN201, PLR0913
     """Pair an engagement with the user's recent items (newest last), both ways.
 
@@ -54,7 +64,10 @@ def learn_pairs(
     ``totals[item]`` (the item's engagement, the cosine's norm) grows by ``weight``
     and ``inverse[item]`` is kept at ``totals[item] ** (alpha - 1)``, the
     target's half of the cosine, so scoring needs no power per entry.
+    ``amounts[j]`` is set to what the pair with ``window[j]`` added (0 for none),
+    which the scale-out sync passes on.
     """
+    amounts[:] = 0.0
     if weight <= 0.0:
         return
     totals[item] += weight
@@ -69,7 +82,20 @@ def learn_pairs(
             amount = min(weight, other_weight) * scale
             bounded_add(ids, weights, item, other, amount)
             bounded_add(ids, weights, other, item, amount)
+            amounts[j] = amount
         scale *= distance_decay
+
+
+@numba.njit(cache=True)
+def merge_pairs(ids, weights, totals, inverse, alpha, item, total, others, amounts):  # noqa: ANN001, ANN201, PLR0913
+    """Add another model's pair weights to ``item``'s list (one way: each item's
+    list arrives in its own record) and ``total`` to its engagement."""
+    if total != 0.0:
+        totals[item] += total
+        inverse[item] = totals[item] ** (alpha - 1.0) if totals[item] > 0.0 else 0.0
+    for n in range(others.shape[0]):
+        if amounts[n] > 0.0:
+            bounded_add(ids, weights, item, others[n], amounts[n])
 
 
 @numba.njit(cache=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from stream.entities import grown
-from stream.multitask.kernels import drop_targets, learn_pairs
+from stream.multitask.kernels import drop_targets, learn_pairs, merge_pairs
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -53,14 +53,26 @@ class ItemNeighbours:
 
     def learn(
         self, item: int, weight: float, window: np.ndarray, window_weights: np.ndarray
-    ) -> None:
-        """Pair an engagement of ``weight`` with the user's recent items (newest last)."""
+    ) -> np.ndarray:
+        """Pair an engagement of ``weight`` with the user's recent items (newest last);
+        returns what each pair added (0 where none)."""
         window = np.asarray(window, dtype=np.int64)
         window_weights = np.asarray(window_weights, dtype=np.float64)
         self._ensure(max(item, int(window.max()) if window.size else 0) + 1)
+        amounts = np.zeros(window.shape[0])
         learn_pairs(
             self.ids, self.weights, self.totals, self.inverse, self.alpha, item, weight, window,
-            window_weights, self.distance_decay,
+            window_weights, self.distance_decay, amounts,
+        )  # fmt: skip
+        return amounts
+
+    def merge(self, item: int, total: float, others: np.ndarray, amounts: np.ndarray) -> None:
+        """Add another model's pair weights of ``item`` (to ``others``) and its engagement."""
+        others = np.asarray(others, dtype=np.int64)
+        self._ensure(max(item, int(others.max()) if others.size else 0) + 1)
+        merge_pairs(
+            self.ids, self.weights, self.totals, self.inverse, self.alpha, item, float(total),
+            others, np.asarray(amounts, dtype=np.float64),
         )  # fmt: skip
 
     def neighbours(self, item: int, k: int) -> tuple[np.ndarray, np.ndarray]:

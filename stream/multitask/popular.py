@@ -53,23 +53,35 @@ class PopularNow:
     ) -> None:
         if weight <= 0:
             return  # a dislike says nothing about what is popular
-        self.overall.learn(item, weight, timestamp)
-        scaled = self.overall.scaled_and_top()[0]
-        top_list_update(self.overall_list, scaled, item)
-        self.in_genre.learn(item, weight, timestamp)
-        scaled = self.in_genre.scaled_and_top()[0]
-        for code in genres.tolist():
-            if code < 0:
-                break
-            if code >= self.genre_lists.shape[0]:
-                self.genre_lists = grown(self.genre_lists, code + 1, fill=-1)
-            top_list_update(self.genre_lists[code], scaled, item)
-        if segment is not None:
+        segments = {} if segment is None else {segment: weight}
+        self.merge(item, timestamp, weight, weight, segments, genres)
+
+    def merge(
+        self, item: int, timestamp: float, overall: float, in_genre: float,
+        segments: dict[str, float], genres: np.ndarray,
+    ) -> None:  # fmt: skip
+        """Add popularity as of ``timestamp``, per scope: one event's weight, or what another
+        model learned (its events' weights decayed to ``timestamp`` by each scope's half-life)."""
+        if overall > 0:
+            self.overall.learn(item, overall, timestamp)
+            top_list_update(self.overall_list, self.overall.scaled_and_top()[0], item)
+        if in_genre > 0:
+            self.in_genre.learn(item, in_genre, timestamp)
+            scaled = self.in_genre.scaled_and_top()[0]
+            for code in genres.tolist():
+                if code < 0:
+                    break
+                if code >= self.genre_lists.shape[0]:
+                    self.genre_lists = grown(self.genre_lists, code + 1, fill=-1)
+                top_list_update(self.genre_lists[code], scaled, item)
+        for segment, amount in segments.items():
+            if amount <= 0:
+                continue
             table = self.segments.get(segment)
             if table is None:
                 table = self.segments[segment] = DecayedPopularity(self.segment_half_life)
                 self.segment_lists[segment] = np.full(self.list_size, -1, dtype=np.int64)
-            table.learn(item, weight, timestamp)
+            table.learn(item, amount, timestamp)
             top_list_update(self.segment_lists[segment], table.scaled_and_top()[0], item)
 
     def scaled(self) -> tuple[np.ndarray, float]:
