@@ -281,7 +281,6 @@ class TaskHeads:
         for row, head in enumerate(self._ordered):
             if learned[row] or weights[row].any() or intercepts[row]:
                 head.add(weights[row], float(intercepts[row]), int(learned[row]))
-        self._row_dict = None
 
     def scoring_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """What a compiled ranking needs: the stacked weights (a row per head),
