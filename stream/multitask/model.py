@@ -418,14 +418,13 @@ class MultiTaskRecommender(Recommender):
         amounts = self._neighbours.learn(
             item, weight, window, window_weights[::-1].astype(np.float64)
         )
-        negatives = self._mf.negatives_for(item) if weight >= 0 else _EMPTY
         changes = self._changes
         if changes is not None:
             # Only the engaged item's step is shared: sharing the negatives' pushes as
             # well doubled the records and left HR@10 as it was (4 partitions,
             # MovieLens-100K: 0.2017 with them, 0.2023 without); they stay local.
             changes.before_mf_step(np.array([item]), self._mf)
-        self._mf.learn(user, item, weight, negatives)
+        self._mf.learn(user, item, weight)
         self._popular.learn(
             item, weight, event.timestamp, catalog.genres[item], users.segment(event.user_id)
         )
